@@ -1,0 +1,332 @@
+//! The safe Rust database API: open, read, write, commit, header navigation.
+
+mod doc;
+pub mod options;
+mod read;
+
+pub use doc::{DbInfo, Doc, DocInfo, LocalDoc};
+pub use options::OpenFlags;
+pub use read::{DocFilter, TreeWalkItem};
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use crate::btree::NodeSizes;
+use crate::error::{Error, Result};
+use crate::file::{Backend, CouchFile, FileBackend};
+use crate::format::{ByIdReduce, ChecksumKind, FormatVersion, Header};
+
+/// How to open a database: the original's open flags.
+pub type OpenOptions = OpenFlags;
+
+/// An open database handle.
+///
+/// Reads take `&self`; writes take `&mut self`. A handle is used by one thread at a
+/// time; several handles (each with its own file descriptor) may share one file, with
+/// at most one of them writing.
+#[derive(Debug)]
+pub struct Db {
+    file: Option<CouchFile>,
+    filename: String,
+    flags: OpenFlags,
+    node_sizes: NodeSizes,
+    /// The header reads and writes work from (ahead of `committed` after a save).
+    header: Header,
+    /// The last committed (or opened) header, restored when a write fails.
+    committed: Header,
+    header_pos: u64,
+    /// The file size last known, kept for `info()` after close.
+    file_size: u64,
+}
+
+impl Db {
+    /// Opens (or with CREATE, creates) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>, flags: OpenFlags) -> Result<Db> {
+        let path = path.as_ref();
+        let file = open_file(path, flags)?;
+        Self::open_backend(Box::new(FileBackend::new(file)), path_string(path), flags)
+    }
+
+    /// Opens a database over any backend (an in-memory or fault-injecting one in tests).
+    pub fn open_backend(backend: Box<dyn Backend>, name: String, flags: OpenFlags) -> Result<Db> {
+        let mut file = CouchFile::new(backend)?;
+        if flags.has(OpenFlags::UNBUFFERED) {
+            file.set_buffer_limit(0);
+        }
+        file.set_periodic_sync(flags.periodic_sync_bytes());
+        let mut db = Db {
+            file: None,
+            filename: name,
+            flags,
+            node_sizes: NodeSizes::from_flags(flags.0),
+            header: Header::default(),
+            committed: Header::default(),
+            header_pos: 0,
+            file_size: file.end(),
+        };
+        if file.end() == 0 {
+            if !flags.has(OpenFlags::CREATE) || flags.has(OpenFlags::RDONLY) {
+                return Err(Error::NoHeader);
+            }
+            let version = if flags.has(OpenFlags::LEGACY_CRC) {
+                FormatVersion::V11
+            } else {
+                FormatVersion::CURRENT
+            };
+            file.set_checksum(ChecksumKind::for_version(version));
+            db.header = Header::new(version);
+            db.file = Some(file);
+            db.commit()?;
+            return Ok(db);
+        }
+        let found = file.find_header_at_or_before(u64::MAX)?;
+        if flags.has(OpenFlags::LEGACY_CRC) && found.header.version >= FormatVersion::V12 {
+            return Err(Error::InvalidArguments);
+        }
+        file.set_checksum(ChecksumKind::for_version(found.header.version));
+        db.set_current(found.header, found.pos);
+        db.file = Some(file);
+        Ok(db)
+    }
+
+    fn set_current(&mut self, header: Header, pos: u64) {
+        self.committed = header.clone();
+        self.header = header;
+        self.header_pos = pos;
+    }
+
+    /// The open file, or FILE_CLOSED.
+    pub(crate) fn file(&self) -> Result<&CouchFile> {
+        self.file.as_ref().ok_or(Error::FileClosed)
+    }
+
+    /// The open file for writing: FILE_CLOSED when closed, WRITE when read-only.
+    pub(crate) fn file_mut(&mut self) -> Result<&mut CouchFile> {
+        if self.flags.has(OpenFlags::RDONLY) && self.file.is_some() {
+            return Err(Error::Write);
+        }
+        self.file.as_mut().ok_or(Error::FileClosed)
+    }
+
+    /// Closes the file. The handle keeps its header in memory (`info()` still answers);
+    /// every call that touches the file returns FILE_CLOSED afterwards. Uncommitted
+    /// changes are dropped.
+    pub fn close(&mut self) -> Result<()> {
+        if let Some(mut file) = self.file.take() {
+            file.discard_pending();
+            self.header = self.committed.clone();
+        }
+        Ok(())
+    }
+
+    /// Whether the file is open.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The path the handle was opened with.
+    pub fn filename(&self) -> &str {
+        &self.filename
+    }
+
+    /// The flags the handle was opened with.
+    pub fn flags(&self) -> OpenFlags {
+        self.flags
+    }
+
+    /// The node size thresholds of this handle.
+    pub fn node_sizes(&self) -> NodeSizes {
+        self.node_sizes
+    }
+
+    /// The current header (including uncommitted changes).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Position of the current header in the file.
+    pub fn header_position(&self) -> u64 {
+        self.header_pos
+    }
+
+    /// The by-id root's reduce value, decoded (zeros for an empty tree).
+    pub(crate) fn by_id_reduce(&self) -> Result<ByIdReduce> {
+        match &self.header.by_id_root {
+            Some(root) => ByIdReduce::decode(&root.reduce),
+            None => Ok(ByIdReduce::default()),
+        }
+    }
+
+    /// Facts about the database as of the current header. Works on a closed handle too,
+    /// from the header kept in memory.
+    pub fn info(&self) -> Result<DbInfo> {
+        let reduce = self.by_id_reduce()?;
+        let tree_sizes: u64 = [
+            &self.header.by_id_root,
+            &self.header.by_seq_root,
+            &self.header.local_root,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| r.subtree_size)
+        .sum();
+        Ok(DbInfo {
+            filename: self.filename.clone(),
+            last_sequence: self.header.update_seq,
+            doc_count: reduce.not_deleted,
+            deleted_count: reduce.deleted,
+            space_used: reduce.size + tree_sizes,
+            file_size: self.file.as_ref().map_or(self.file_size, CouchFile::end),
+            header_position: self.header_pos,
+            purge_seq: self.header.purge_seq,
+        })
+    }
+
+    /// Moves to the next older header. With none left (or on a read error) the file is
+    /// closed and DB_NO_LONGER_VALID returned, as the original does. Uncommitted changes
+    /// are dropped.
+    pub fn rewind(&mut self) -> Result<()> {
+        let found = match (self.file(), self.header_pos) {
+            (Err(e), _) => return Err(e),
+            (Ok(_), 0) => Err(Error::NoHeader),
+            (Ok(file), pos) => file.find_header_at_or_before(pos - 1),
+        };
+        self.move_to_or_close(found)
+    }
+
+    /// Moves to the next newer header within the file as this handle knows it. With none
+    /// the file is closed and DB_NO_LONGER_VALID returned, as the original does.
+    pub fn fast_forward(&mut self) -> Result<()> {
+        let found = self.file()?.find_header_after(self.header_pos);
+        self.move_to_or_close(found)
+    }
+
+    fn move_to_or_close(&mut self, found: Result<crate::file::FoundHeader>) -> Result<()> {
+        match found {
+            Ok(found) => {
+                self.drop_uncommitted();
+                self.set_current(found.header, found.pos);
+                Ok(())
+            }
+            Err(_) => {
+                self.close()?;
+                Err(Error::DbNoLongerValid)
+            }
+        }
+    }
+
+    /// Moves to the header at `pos`, which must be a valid header of this file
+    /// (otherwise the handle stays where it was and the error is returned).
+    pub fn seek_header(&mut self, pos: u64) -> Result<()> {
+        let header = self.file()?.read_header_at(pos)?;
+        self.drop_uncommitted();
+        self.set_current(header, pos);
+        Ok(())
+    }
+
+    /// Moves to the newest header in the file, re-reading the file's size first, so a
+    /// handle sees commits other handles made after it opened. Refused (INVALID_ARGUMENTS)
+    /// while this handle has uncommitted changes.
+    pub fn seek_newest(&mut self) -> Result<()> {
+        if self.has_uncommitted() {
+            return Err(Error::InvalidArguments);
+        }
+        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
+        file.refresh_end()?;
+        let found = file.find_header_at_or_before(u64::MAX)?;
+        self.set_current(found.header, found.pos);
+        Ok(())
+    }
+
+    /// Whether saves since the last commit are pending.
+    pub fn has_uncommitted(&self) -> bool {
+        self.header != self.committed
+    }
+
+    fn drop_uncommitted(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.discard_pending();
+        }
+        self.header = self.committed.clone();
+    }
+
+    /// Commits everything saved so far: writes pending data, fsyncs, appends a header at
+    /// the next block boundary stamped with the current time, and fsyncs again.
+    pub fn commit(&mut self) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        self.commit_with_timestamp(now)
+    }
+
+    /// Commits with the caller's timestamp (format 13 headers carry it).
+    pub fn commit_with_timestamp(&mut self, timestamp: u64) -> Result<()> {
+        let mut header = self.header.clone();
+        header.timestamp = if header.version >= FormatVersion::V13 {
+            timestamp
+        } else {
+            0
+        };
+        let body = header.encode()?;
+        let kind = ChecksumKind::for_version(header.version);
+        let file = self.file_mut()?;
+        let result = (|| {
+            file.sync()?;
+            let pos = file.append_header(&body, kind)?;
+            file.sync()?;
+            Ok(pos)
+        })();
+        match result {
+            Ok(pos) => {
+                self.file_size = self.file()?.end();
+                self.set_current(header, pos);
+                Ok(())
+            }
+            Err(e) => {
+                self.drop_uncommitted();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Opens the OS file as the flags ask, mapping failures to the original's codes.
+fn open_file(path: &Path, flags: OpenFlags) -> Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    if !flags.has(OpenFlags::RDONLY) {
+        options.write(true);
+        if flags.has(OpenFlags::CREATE) {
+            if flags.has(OpenFlags::EXCL) {
+                options.create_new(true);
+            } else {
+                options.create(true);
+            }
+        }
+    }
+    let file = options.open(path).map_err(|e| open_error(&e))?;
+    let meta = file.metadata().map_err(|e| open_error(&e))?;
+    if !meta.is_file() {
+        return Err(Error::OpenFile);
+    }
+    Ok(file)
+}
+
+fn open_error(e: &io::Error) -> Error {
+    crate::file::couch_file::note_os_error(e);
+    match e.kind() {
+        io::ErrorKind::NotFound => Error::NoSuchFile,
+        _ => Error::OpenFile,
+    }
+}

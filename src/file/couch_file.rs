@@ -1,0 +1,502 @@
+//! [`CouchFile`]: the append-only file of chunks and headers.
+
+use std::cell::Cell;
+use std::io;
+
+use super::backend::Backend;
+use crate::error::{Error, Result};
+use crate::format::block::{
+    BLOCK_SIZE, HEADER_MARKER, insert_markers, is_block_start, physical_len,
+};
+use crate::format::checksum::{ChecksumKind, ChecksumPolicy};
+use crate::format::chunk::{
+    self, PREFIX_LEN, decode_data_prefix, decode_header_prefix, encode_data_prefix,
+    encode_header_prefix,
+};
+use crate::format::header::Header;
+
+/// Default number of bytes buffered before appends are written out.
+pub const DEFAULT_WRITE_BUFFER: usize = 128 * 1024;
+/// Bytes read at once when a chunk is read, so most chunks take a single read.
+const SPECULATIVE_READ: u64 = 4096;
+/// Largest header body accepted: fixed fields, timestamp and three maximal roots.
+const MAX_HEADER_BODY: u32 = 1 + 24 + 8 + 3 * 0xffff;
+
+thread_local! {
+    static LAST_OS_ERROR: Cell<i32> = const { Cell::new(0) };
+}
+
+/// Remembers an OS error for `couchstore_last_os_error` on this thread.
+pub fn note_os_error(e: &io::Error) {
+    LAST_OS_ERROR.with(|c| c.set(e.raw_os_error().unwrap_or(libc::EIO)));
+}
+
+/// The errno of the last failed system call made by this library on this thread.
+pub fn last_os_error() -> i32 {
+    LAST_OS_ERROR.with(Cell::get)
+}
+
+/// Where a chunk was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLocation {
+    /// Position of the chunk (what node pointers and `bp` hold).
+    pub pos: u64,
+    /// File bytes the chunk occupies: prefix, body and any block markers crossed.
+    pub physical_size: u64,
+}
+
+/// A header found in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundHeader {
+    /// The decoded header.
+    pub header: Header,
+    /// Its position (a block boundary).
+    pub pos: u64,
+}
+
+/// An append-only couchstore file.
+#[derive(Debug)]
+pub struct CouchFile {
+    backend: Box<dyn Backend>,
+    policy: ChecksumPolicy,
+    /// Logical end of the file: everything written, buffered or not.
+    end: u64,
+    /// Bytes below this position are in the backend; `pending` holds the rest.
+    flushed: u64,
+    pending: Vec<u8>,
+    buffer_limit: usize,
+    sync_every: Option<u64>,
+    unsynced: u64,
+}
+
+impl CouchFile {
+    /// Wraps a backend whose current length is the end of the file. Until the format is
+    /// known, chunks are accepted with either checksum.
+    pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
+        let end = backend.len().map_err(|e| {
+            note_os_error(&e);
+            Error::Read
+        })?;
+        Ok(CouchFile {
+            backend,
+            policy: ChecksumPolicy::Either,
+            end,
+            flushed: end,
+            pending: Vec::new(),
+            buffer_limit: DEFAULT_WRITE_BUFFER,
+            sync_every: None,
+            unsynced: 0,
+        })
+    }
+
+    /// Fixes the checksum kind once the format is known.
+    pub fn set_checksum(&mut self, kind: ChecksumKind) {
+        self.policy = ChecksumPolicy::Exactly(kind);
+    }
+
+    /// The checksum policy in force.
+    pub fn checksum_policy(&self) -> ChecksumPolicy {
+        self.policy
+    }
+
+    /// Sets how many bytes are buffered before a write (0: write every append at once).
+    pub fn set_buffer_limit(&mut self, bytes: usize) {
+        self.buffer_limit = bytes;
+    }
+
+    /// Asks for an fsync after every `bytes` written (None: only at commit).
+    pub fn set_periodic_sync(&mut self, bytes: Option<u64>) {
+        self.sync_every = bytes.filter(|&b| b > 0);
+    }
+
+    /// The logical end of the file as this handle knows it.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Re-reads the file's length (to see what other handles appended). Only valid with
+    /// nothing pending.
+    pub fn refresh_end(&mut self) -> Result<u64> {
+        debug_assert!(self.pending.is_empty());
+        let len = self.backend.len().map_err(|e| {
+            note_os_error(&e);
+            Error::Read
+        })?;
+        if self.pending.is_empty() {
+            self.end = len;
+            self.flushed = len;
+        }
+        Ok(self.end)
+    }
+
+    /// Appends the file bytes `[pos, pos + len)` to `out`, from the backend or from the
+    /// pending buffer. Reading past the end is READ.
+    fn read_raw(&self, pos: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        let stop = pos.checked_add(len).ok_or(Error::Read)?;
+        if stop > self.end {
+            return Err(Error::Read);
+        }
+        let len = usize::try_from(len).map_err(|_| Error::AllocFail)?;
+        let start = out.len();
+        out.resize(start + len, 0);
+        let from_backend = stop.min(self.flushed).saturating_sub(pos) as usize;
+        let mut done = 0;
+        while done < from_backend {
+            match self.backend.read_at(
+                &mut out[start + done..start + from_backend],
+                pos + done as u64,
+            ) {
+                Ok(0) => {
+                    out.truncate(start);
+                    return Err(Error::Read);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    note_os_error(&e);
+                    out.truncate(start);
+                    return Err(Error::Read);
+                }
+            }
+        }
+        if from_backend < len {
+            let offset = (pos + from_backend as u64 - self.flushed) as usize;
+            let n = len - from_backend;
+            out[start + from_backend..].copy_from_slice(&self.pending[offset..offset + n]);
+        }
+        Ok(())
+    }
+
+    /// Reads the data chunk at `pos` into `out` (replacing its contents) and checks its
+    /// checksum. A chunk reaching past the end of the file is CORRUPT; a checksum
+    /// mismatch is CHECKSUM_FAIL.
+    pub fn read_chunk(&self, pos: u64, out: &mut Vec<u8>) -> Result<()> {
+        if pos >= self.end {
+            return Err(Error::Corrupt);
+        }
+        let avail = self.end - pos;
+        out.clear();
+        let first = physical_len(pos, SPECULATIVE_READ).min(avail);
+        self.read_raw(pos, first, out)?;
+        strip_markers_in_place(pos, out);
+        if out.len() < PREFIX_LEN {
+            return Err(Error::Corrupt);
+        }
+        let prefix = decode_data_prefix(out[..PREFIX_LEN].try_into().expect("8 bytes"))?;
+        let body_len = prefix.body_len as u64;
+        let total = physical_len(pos, PREFIX_LEN as u64 + body_len);
+        if total > avail {
+            return Err(Error::Corrupt);
+        }
+        if (out.len() as u64) < PREFIX_LEN as u64 + body_len {
+            // The chunk is longer than the first read: read the remainder, starting at a
+            // position whose marker (if any) has not been read yet.
+            let mut rest = Vec::new();
+            self.read_raw(pos + first, total - first, &mut rest)?;
+            strip_markers_in_place(pos + first, &mut rest);
+            out.extend_from_slice(&rest);
+        }
+        out.truncate(PREFIX_LEN + body_len as usize);
+        out.drain(..PREFIX_LEN);
+        if !self.policy.accepts(out, prefix.crc) {
+            return Err(Error::ChecksumFail);
+        }
+        Ok(())
+    }
+
+    /// Reads and validates the header at `pos` (a block boundary). A position without a
+    /// header marker, or a header whose length is impossible, is NO_HEADER; a checksum
+    /// mismatch is CHECKSUM_FAIL; an unsupported version is HEADER_VERSION.
+    pub fn read_header_at(&self, pos: u64) -> Result<Header> {
+        if !is_block_start(pos) || pos >= self.end {
+            return Err(Error::NoHeader);
+        }
+        let avail = self.end - pos;
+        let mut raw = Vec::new();
+        self.read_raw(pos, 1, &mut raw)?;
+        if raw[0] != HEADER_MARKER {
+            return Err(Error::NoHeader);
+        }
+        raw.clear();
+        let first = physical_len(pos + 1, PREFIX_LEN as u64 + 64).min(avail - 1);
+        self.read_raw(pos + 1, first, &mut raw)?;
+        strip_markers_in_place(pos + 1, &mut raw);
+        if raw.len() < PREFIX_LEN {
+            return Err(Error::NoHeader);
+        }
+        let prefix = decode_header_prefix(raw[..PREFIX_LEN].try_into().expect("8 bytes"))?;
+        if prefix.body_len > MAX_HEADER_BODY {
+            return Err(Error::NoHeader);
+        }
+        let total = physical_len(pos + 1, PREFIX_LEN as u64 + u64::from(prefix.body_len));
+        if total > avail - 1 {
+            return Err(Error::NoHeader);
+        }
+        if total > first {
+            let mut rest = Vec::new();
+            self.read_raw(pos + 1 + first, total - first, &mut rest)?;
+            strip_markers_in_place(pos + 1 + first, &mut rest);
+            raw.extend_from_slice(&rest);
+        }
+        let body = &raw[PREFIX_LEN..PREFIX_LEN + prefix.body_len as usize];
+        // Headers are checked against either kind: the format is what they tell us.
+        if !ChecksumPolicy::Either.accepts(body, prefix.crc) {
+            return Err(Error::ChecksumFail);
+        }
+        Header::decode(body)
+    }
+
+    /// Whether an error met while reading a candidate header means "not a valid header
+    /// here, keep looking" rather than a failure to report.
+    fn skippable(e: Error) -> bool {
+        matches!(e, Error::NoHeader | Error::ChecksumFail | Error::Corrupt)
+    }
+
+    /// Finds the newest valid header at or before `pos`, scanning back block by block.
+    /// Torn or corrupt headers are skipped; a header of an unsupported version stops the
+    /// search with HEADER_VERSION; none at all is NO_HEADER.
+    pub fn find_header_at_or_before(&self, pos: u64) -> Result<FoundHeader> {
+        if self.end == 0 {
+            return Err(Error::NoHeader);
+        }
+        let mut block = pos.min(self.end - 1) / BLOCK_SIZE * BLOCK_SIZE;
+        loop {
+            match self.read_header_at(block) {
+                Ok(header) => return Ok(FoundHeader { header, pos: block }),
+                Err(e) if Self::skippable(e) => {}
+                Err(e) => return Err(e),
+            }
+            if block == 0 {
+                return Err(Error::NoHeader);
+            }
+            block -= BLOCK_SIZE;
+        }
+    }
+
+    /// Finds the oldest valid header after `pos`, scanning forward block by block.
+    pub fn find_header_after(&self, pos: u64) -> Result<FoundHeader> {
+        let mut block = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
+        while block < self.end {
+            match self.read_header_at(block) {
+                Ok(header) => return Ok(FoundHeader { header, pos: block }),
+                Err(e) if Self::skippable(e) => {}
+                Err(e) => return Err(e),
+            }
+            block += BLOCK_SIZE;
+        }
+        Err(Error::NoHeader)
+    }
+
+    /// Appends a data chunk holding `body`. The write may stay buffered until the next
+    /// flush; reads see it at once.
+    pub fn append_chunk(&mut self, body: &[u8]) -> Result<ChunkLocation> {
+        let crc = match self.policy {
+            ChecksumPolicy::Exactly(kind) => kind.compute(body),
+            ChecksumPolicy::Either => return Err(Error::Write),
+        };
+        let prefix = encode_data_prefix(body.len(), crc)?;
+        let pos = self.end;
+        let after_prefix = insert_markers(pos, &prefix, &mut self.pending);
+        self.end = insert_markers(after_prefix, body, &mut self.pending);
+        let loc = ChunkLocation {
+            pos,
+            physical_size: self.end - pos,
+        };
+        if self.pending.len() > self.buffer_limit {
+            self.flush()?;
+        }
+        Ok(loc)
+    }
+
+    /// Appends a header holding `body` at the next block boundary (zero-filling the gap)
+    /// and returns its position. Buffered like any append.
+    pub fn append_header(&mut self, body: &[u8], kind: ChecksumKind) -> Result<u64> {
+        if body.len() > chunk::MAX_DATA_LEN {
+            return Err(Error::InvalidArguments);
+        }
+        let pos = self.end.div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
+        self.pending
+            .resize(self.pending.len() + (pos - self.end) as usize, 0);
+        self.pending.push(HEADER_MARKER);
+        let prefix = encode_header_prefix(body.len(), kind.compute(body));
+        let after_prefix = insert_markers(pos + 1, &prefix, &mut self.pending);
+        self.end = insert_markers(after_prefix, body, &mut self.pending);
+        Ok(pos)
+    }
+
+    /// Writes out everything pending. On failure nothing pending is kept: the caller
+    /// must roll back to its last committed state (see [`CouchFile::discard_pending`]).
+    pub fn flush(&mut self) -> Result<()> {
+        let mut done = 0;
+        while done < self.pending.len() {
+            match self
+                .backend
+                .write_at(&self.pending[done..], self.flushed + done as u64)
+            {
+                Ok(0) => {
+                    note_os_error(&io::Error::from_raw_os_error(libc::ENOSPC));
+                    self.discard_pending();
+                    return Err(Error::Write);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    note_os_error(&e);
+                    self.discard_pending();
+                    return Err(Error::Write);
+                }
+            }
+        }
+        self.flushed = self.end;
+        self.unsynced += done as u64;
+        self.pending.clear();
+        if let Some(every) = self.sync_every
+            && self.unsynced >= every
+        {
+            self.sync_backend()?;
+        }
+        Ok(())
+    }
+
+    fn sync_backend(&mut self) -> Result<()> {
+        self.backend.sync().map_err(|e| {
+            note_os_error(&e);
+            Error::Write
+        })?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// Writes out everything pending and makes it durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush()?;
+        self.sync_backend()
+    }
+
+    /// Drops buffered appends, so the file ends where it was last written out. Nothing
+    /// a committed header points to lies beyond that point.
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+        self.end = self.flushed;
+    }
+
+    /// Hints the OS to drop cached pages of the file.
+    pub fn evict_cache(&self) {
+        self.backend.evict_cache();
+    }
+}
+
+/// Removes, in place, the marker bytes from `buf`, the file bytes starting at `pos`.
+fn strip_markers_in_place(pos: u64, buf: &mut Vec<u8>) {
+    let mut write = 0usize;
+    let mut read = 0usize;
+    let mut p = pos;
+    while read < buf.len() {
+        if is_block_start(p) {
+            read += 1;
+            p += 1;
+            continue;
+        }
+        let room = (BLOCK_SIZE - p % BLOCK_SIZE) as usize;
+        let take = room.min(buf.len() - read);
+        buf.copy_within(read..read + take, write);
+        read += take;
+        write += take;
+        p += take as u64;
+    }
+    buf.truncate(write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::MemoryBackend;
+    use proptest::prelude::*;
+
+    fn new_file(mem: &MemoryBackend) -> CouchFile {
+        let mut f = CouchFile::new(Box::new(mem.clone())).unwrap();
+        f.set_checksum(ChecksumKind::Crc32c);
+        f
+    }
+
+    #[test]
+    fn header_then_chunks_then_header() {
+        let mem = MemoryBackend::new();
+        let mut f = new_file(&mem);
+        let h = Header::new(13);
+        let body = h.encode().unwrap();
+        assert_eq!(f.append_header(&body, ChecksumKind::Crc32c).unwrap(), 0);
+        assert_eq!(f.end(), 42);
+        let big = vec![7u8; 10_000];
+        let a = f.append_chunk(b"hello").unwrap();
+        let b = f.append_chunk(&big).unwrap();
+        assert_eq!(
+            a,
+            ChunkLocation {
+                pos: 42,
+                physical_size: 13
+            }
+        );
+        let mut out = Vec::new();
+        // Served from the pending buffer, then from the backend after a flush.
+        f.read_chunk(b.pos, &mut out).unwrap();
+        assert_eq!(out, big);
+        f.sync().unwrap();
+        f.read_chunk(a.pos, &mut out).unwrap();
+        assert_eq!(out, b"hello");
+        let hpos = f.append_header(&body, ChecksumKind::Crc32c).unwrap();
+        f.sync().unwrap();
+        assert_eq!(hpos % BLOCK_SIZE, 0);
+        let reopened = CouchFile::new(Box::new(mem.clone())).unwrap();
+        assert_eq!(
+            reopened.find_header_at_or_before(u64::MAX).unwrap().pos,
+            hpos
+        );
+        assert_eq!(reopened.find_header_at_or_before(hpos - 1).unwrap().pos, 0);
+        assert_eq!(reopened.find_header_after(0).unwrap().pos, hpos);
+        assert_eq!(reopened.find_header_after(hpos), Err(Error::NoHeader));
+    }
+
+    #[test]
+    fn torn_header_falls_back() {
+        let mem = MemoryBackend::new();
+        let mut f = new_file(&mem);
+        let body = Header::new(13).encode().unwrap();
+        f.append_header(&body, ChecksumKind::Crc32c).unwrap();
+        f.append_chunk(&[1u8; 5000]).unwrap();
+        let second = f.append_header(&body, ChecksumKind::Crc32c).unwrap();
+        f.sync().unwrap();
+        let mut bytes = mem.snapshot();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let torn = CouchFile::new(Box::new(MemoryBackend::from_bytes(bytes))).unwrap();
+        assert_eq!(torn.find_header_at_or_before(u64::MAX).unwrap().pos, 0);
+        assert_eq!(torn.read_header_at(second), Err(Error::ChecksumFail));
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_round_trip(start in 0usize..9000, bodies in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..6000), 1..6)) {
+            let mem = MemoryBackend::from_bytes(vec![0u8; start]);
+            let mut f = new_file(&mem);
+            f.set_buffer_limit(3000);
+            let locs: Vec<_> = bodies.iter().map(|b| f.append_chunk(b).unwrap()).collect();
+            let mut out = Vec::new();
+            for (loc, body) in locs.iter().zip(&bodies) {
+                f.read_chunk(loc.pos, &mut out).unwrap();
+                prop_assert_eq!(&out, body);
+                prop_assert_eq!(loc.physical_size, physical_len(loc.pos, 8 + body.len() as u64));
+            }
+        }
+
+        #[test]
+        fn random_positions_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..9000), pos in 0u64..10_000) {
+            let f = CouchFile::new(Box::new(MemoryBackend::from_bytes(bytes))).unwrap();
+            let mut out = Vec::new();
+            let _ = f.read_chunk(pos, &mut out);
+            let _ = f.read_header_at(pos / 4096 * 4096);
+            let _ = f.find_header_at_or_before(u64::MAX);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The append-only file: block markers, checksummed chunk reads and writes, buffered
+//! appends, fsync, and the search for headers. All I/O goes through a [`Backend`], so
+//! tests can swap the real file for an in-memory or failing one.
+
+pub mod backend;
+pub mod couch_file;
+
+pub use backend::{Backend, FileBackend, MemoryBackend};
+pub use couch_file::{ChunkLocation, CouchFile, FoundHeader};

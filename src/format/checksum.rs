@@ -1,0 +1,71 @@
+//! Chunk checksums: CRC32 for format 11, CRC32C (Castagnoli) from format 12 on.
+
+/// Which CRC a file's chunks carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumKind {
+    /// The classic CRC32 (formats up to 11).
+    Crc32,
+    /// CRC32C, hardware accelerated where the CPU has it (format 12 and later).
+    Crc32c,
+}
+
+impl ChecksumKind {
+    /// The checksum every chunk of a file of this format version carries.
+    pub fn for_version(version: u8) -> Self {
+        if version <= 11 {
+            ChecksumKind::Crc32
+        } else {
+            ChecksumKind::Crc32c
+        }
+    }
+
+    /// The checksum of `data`.
+    #[inline]
+    pub fn compute(self, data: &[u8]) -> u32 {
+        match self {
+            ChecksumKind::Crc32 => crc32fast::hash(data),
+            ChecksumKind::Crc32c => crc32c::crc32c(data),
+        }
+    }
+}
+
+/// How a chunk read is checked: against the file's own kind, or (while opening, before
+/// the format is known) against either kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumPolicy {
+    /// Accept only this kind.
+    Exactly(ChecksumKind),
+    /// Accept CRC32C or CRC32.
+    Either,
+}
+
+impl ChecksumPolicy {
+    /// Whether `crc` is a valid checksum of `data` under this policy.
+    pub fn accepts(self, data: &[u8], crc: u32) -> bool {
+        match self {
+            ChecksumPolicy::Exactly(kind) => kind.compute(data) == crc,
+            ChecksumPolicy::Either => {
+                ChecksumKind::Crc32c.compute(data) == crc
+                    || ChecksumKind::Crc32.compute(data) == crc
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // The 25-byte header body of the golden fresh_v11 file: version 11, rest zero.
+        let mut body = [0u8; 25];
+        body[0] = 0x0b;
+        assert_eq!(ChecksumKind::Crc32.compute(&body), 0xf029_2b6b);
+        assert_eq!(ChecksumKind::for_version(11), ChecksumKind::Crc32);
+        assert_eq!(ChecksumKind::for_version(13), ChecksumKind::Crc32c);
+        assert_eq!(ChecksumKind::Crc32c.compute(b"123456789"), 0xe306_9283);
+        assert!(ChecksumPolicy::Either.accepts(&body, 0xf029_2b6b));
+        assert!(!ChecksumPolicy::Exactly(ChecksumKind::Crc32c).accepts(&body, 0xf029_2b6b));
+    }
+}

@@ -1,0 +1,66 @@
+//! Raw (unframed) Snappy, as B-tree nodes and compressed document bodies are stored.
+
+use crate::error::{Error, Result};
+
+/// Snappy can expand its input by at most this factor (a 3-byte copy op yields at most
+/// 64 bytes), so a claimed length beyond it is corrupt and is never allocated.
+const MAX_EXPANSION: usize = 22;
+
+/// Compresses `data` with raw Snappy, appending to `out`.
+pub fn compress_into(data: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + snap::raw::max_compress_len(data.len()), 0);
+    let n = snap::raw::Encoder::new()
+        .compress(data, &mut out[start..])
+        .expect("output sized by max_compress_len");
+    out.truncate(start + n);
+}
+
+/// Decompresses raw Snappy `data`, replacing the contents of `out`. Malformed input is
+/// CORRUPT; the output size is checked against what the input could possibly produce
+/// before anything is allocated.
+pub fn decompress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let len = snap::raw::decompress_len(data).map_err(|_| Error::Corrupt)?;
+    if len > data.len().saturating_mul(MAX_EXPANSION) + 64 {
+        return Err(Error::Corrupt);
+    }
+    out.clear();
+    out.resize(len, 0);
+    let n = snap::raw::Decoder::new()
+        .decompress(data, out)
+        .map_err(|_| Error::Corrupt)?;
+    if n != len {
+        return Err(Error::Corrupt);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..5000)) {
+            let mut c = Vec::new();
+            compress_into(&data, &mut c);
+            let mut d = Vec::new();
+            decompress_into(&c, &mut d).unwrap();
+            prop_assert_eq!(d, data);
+        }
+
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut d = Vec::new();
+            let _ = decompress_into(&data, &mut d);
+        }
+    }
+
+    #[test]
+    fn huge_claim_is_refused() {
+        // A varint claiming ~2^35 bytes followed by nothing.
+        let mut d = Vec::new();
+        assert!(decompress_into(&[0xff, 0xff, 0xff, 0xff, 0x7f], &mut d).is_err());
+    }
+}
