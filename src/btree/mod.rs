@@ -5,6 +5,7 @@
 pub mod count;
 pub mod iter;
 pub mod lookup;
+pub mod modify;
 
 pub mod node;
 pub mod reduce;
@@ -12,6 +13,7 @@ pub mod walk;
 
 pub use iter::{KeyRange, iterate};
 pub use lookup::lookup_sorted;
+pub use modify::{Action, ModifyPlan, modify};
 
 pub use node::{Node, NodeSizes, read_node};
 pub use reduce::{ByIdReducer, BySeqReducer, LocalReducer, Reducer};

@@ -3,10 +3,12 @@
 mod doc;
 pub mod options;
 mod read;
+mod write;
 
 pub use doc::{DbInfo, Doc, DocInfo, LocalDoc};
 pub use options::OpenFlags;
 pub use read::{DocFilter, TreeWalkItem};
+pub use write::{NewDoc, SavedDoc};
 
 use std::fs;
 use std::io;

@@ -380,6 +380,25 @@ impl CouchFile {
         self.end = self.flushed;
     }
 
+    /// Moves the end of the file back to `end` (not before the last write-out of a
+    /// commit: the caller passes an end it saw after its last commit), dropping what was
+    /// appended since. Returns false if bytes needed below `end` were lost (after a failed
+    /// write-out), in which case the caller must fall back to its last commit.
+    pub fn rollback_to(&mut self, end: u64) -> bool {
+        if end > self.end {
+            return false;
+        }
+        if end >= self.flushed {
+            self.pending.truncate((end - self.flushed) as usize);
+        } else {
+            // Already written out: those bytes are unreferenced and will be overwritten.
+            self.pending.clear();
+            self.flushed = end;
+        }
+        self.end = end;
+        true
+    }
+
     /// Hints the OS to drop cached pages of the file.
     pub fn evict_cache(&self) {
         self.backend.evict_cache();

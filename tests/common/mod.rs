@@ -2,6 +2,8 @@
 //! database in the golden manifests' format.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use std::path::PathBuf;
 
 use couchstore::btree::Step;
@@ -53,6 +55,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// FNV-1a 64 as `refdump` computes it: its offset basis is 1469598103934665603 (the
 /// standard basis less its last digit), so the manifests' digests use that.
+pub fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 1_469_598_103_934_665_603;
     for &b in bytes {

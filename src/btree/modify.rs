@@ -1,0 +1,355 @@
+//! Batched modification: a sorted list of inserts and removals is applied in one pass
+//! down the affected paths. Untouched subtrees keep their pointers; every node on an
+//! affected path is rewritten, split when it grows past the node size threshold, and
+//! dropped when it becomes empty. The root grows new levels as needed and shrinks when
+//! it is left with a single child.
+//!
+//! Splitting follows the original so our files have the same shape and size: a node
+//! under construction is cut once it holds more than 3 items and exceeds the threshold;
+//! the cut takes items from the front until at least 2/3 of the threshold is reached
+//! (an interior node always takes at least 2 items).
+
+use std::cmp::Ordering;
+
+use super::node::{NodeSizes, read_node};
+use super::reduce::Reducer;
+use crate::error::{Error, Result};
+use crate::file::CouchFile;
+use crate::format::compression::compress_into;
+use crate::format::node::ITEM_OVERHEAD;
+use crate::format::{NodeKind, NodePointer, NodeWriter};
+
+/// One change to a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Insert or replace the value of a key.
+    Insert(Vec<u8>, Vec<u8>),
+    /// Remove a key (a missing key is not an error).
+    Remove(Vec<u8>),
+}
+
+impl Action {
+    /// The key the action applies to.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Action::Insert(k, _) | Action::Remove(k) => k,
+        }
+    }
+}
+
+/// A batch of actions on one tree, sorted by key with one action per key.
+#[derive(Debug, Default)]
+pub struct ModifyPlan {
+    actions: Vec<Action>,
+}
+
+impl ModifyPlan {
+    /// Sorts the actions by key; for repeated keys the last one given wins.
+    pub fn new(mut actions: Vec<Action>) -> Self {
+        // A stable sort keeps the given order among equal keys; keep the last of each run.
+        actions.sort_by(|a, b| a.key().cmp(b.key()));
+        let mut deduped: Vec<Action> = Vec::with_capacity(actions.len());
+        for a in actions {
+            match deduped.last_mut() {
+                Some(last) if last.key() == a.key() => *last = a,
+                _ => deduped.push(a),
+            }
+        }
+        ModifyPlan { actions: deduped }
+    }
+
+    /// The sorted, de-duplicated actions.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// Everything a modification needs besides the plan.
+struct Ctx<'a> {
+    file: &'a mut CouchFile,
+    reducer: &'a dyn Reducer,
+    sizes: NodeSizes,
+    /// Called with (key, old value) for every action that meets an existing key.
+    on_existing: &'a mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    scratch: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+/// A node under construction: items accumulate, and full nodes are written out as the
+/// splitting rule allows, their pointers collected in `written`.
+struct NodeBuilder {
+    kind: NodeKind,
+    items: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Uncompressed size of a node holding `items`.
+    size: usize,
+    written: Vec<(Vec<u8>, NodePointer)>,
+}
+
+impl NodeBuilder {
+    fn new(kind: NodeKind) -> Self {
+        NodeBuilder {
+            kind,
+            items: Vec::new(),
+            size: 1,
+            written: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.size += key.len() + value.len() + ITEM_OVERHEAD;
+        self.items.push((key, value));
+        let threshold = ctx.sizes.for_kind(self.kind);
+        if self.items.len() > 3 && self.size > threshold {
+            let target = threshold * 2 / 3;
+            let min_items = if self.kind == NodeKind::Interior {
+                2
+            } else {
+                1
+            };
+            let mut taken = 0;
+            let mut size = 1;
+            while taken < self.items.len() && (size < target || taken < min_items) {
+                let (k, v) = &self.items[taken];
+                size += k.len() + v.len() + ITEM_OVERHEAD;
+                taken += 1;
+            }
+            self.write(ctx, taken)?;
+            self.size -= size - 1;
+        }
+        Ok(())
+    }
+
+    fn push_pointer(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, ptr: &NodePointer) -> Result<()> {
+        let mut value = Vec::with_capacity(ptr.interior_len());
+        ptr.encode_interior(&mut value)?;
+        self.push(ctx, key, value)
+    }
+
+    /// Writes the first `n` items as a node.
+    fn write(&mut self, ctx: &mut Ctx<'_>, n: usize) -> Result<()> {
+        let items: Vec<_> = self.items.drain(..n).collect();
+        let ptr = write_node(ctx, self.kind, &items)?;
+        let last_key = items
+            .into_iter()
+            .next_back()
+            .map(|(k, _)| k)
+            .unwrap_or_default();
+        self.written.push((last_key, ptr));
+        Ok(())
+    }
+
+    /// Writes what is left and returns every node written, in key order.
+    fn finish(mut self, ctx: &mut Ctx<'_>) -> Result<Vec<(Vec<u8>, NodePointer)>> {
+        if !self.items.is_empty() {
+            let n = self.items.len();
+            self.write(ctx, n)?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// Compresses and appends a node; returns the pointer to it with its reduce value and
+/// subtree size.
+fn write_node(
+    ctx: &mut Ctx<'_>,
+    kind: NodeKind,
+    items: &[(Vec<u8>, Vec<u8>)],
+) -> Result<NodePointer> {
+    let mut writer = NodeWriter::new(kind, std::mem::take(&mut ctx.scratch));
+    for (k, v) in items {
+        writer.push(k, v)?;
+    }
+    let plain = writer.finish();
+    ctx.compressed.clear();
+    compress_into(&plain, &mut ctx.compressed);
+    ctx.scratch = plain;
+    let loc = ctx.file.append_chunk(&ctx.compressed)?;
+    let (reduce, children_size) = match kind {
+        NodeKind::Leaf => (
+            ctx.reducer
+                .reduce(&mut items.iter().map(|(_, v)| v.as_slice()))?,
+            0,
+        ),
+        NodeKind::Interior => {
+            let ptrs = items
+                .iter()
+                .map(|(_, v)| NodePointer::decode_interior(v))
+                .collect::<Result<Vec<_>>>()?;
+            let reduce = ctx
+                .reducer
+                .rereduce(&mut ptrs.iter().map(|p| p.reduce.as_slice()))?;
+            (reduce, ptrs.iter().map(|p| p.subtree_size).sum())
+        }
+    };
+    Ok(NodePointer {
+        pos: loc.pos,
+        subtree_size: loc.physical_size + children_size,
+        reduce,
+    })
+}
+
+/// Applies `plan` to the tree at `root` and returns the new root (None: empty tree).
+/// `on_existing(key, old_value)` is called for every action whose key was present.
+pub fn modify(
+    file: &mut CouchFile,
+    root: Option<&NodePointer>,
+    plan: &ModifyPlan,
+    reducer: &dyn Reducer,
+    sizes: NodeSizes,
+    on_existing: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<Option<NodePointer>> {
+    if plan.is_empty() {
+        return Ok(root.cloned());
+    }
+    let mut ctx = Ctx {
+        file,
+        reducer,
+        sizes,
+        on_existing,
+        scratch: Vec::new(),
+        compressed: Vec::new(),
+    };
+    // A virtual parent above the root collects what the root turns into.
+    let mut top = NodeBuilder::new(NodeKind::Interior);
+    match root {
+        Some(root) => modify_subtree(&mut ctx, root.pos, plan.actions(), &mut top)?,
+        None => {
+            let mut leaf = NodeBuilder::new(NodeKind::Leaf);
+            merge_leaf(&mut ctx, &mut leaf, std::iter::empty(), plan.actions())?;
+            for (key, ptr) in leaf.finish(&mut ctx)? {
+                top.push_pointer(&mut ctx, key, &ptr)?;
+            }
+        }
+    }
+    let mut level = if top.written.is_empty() {
+        top.items
+            .into_iter()
+            .map(|(k, v)| Ok((k, NodePointer::decode_interior(&v)?)))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        top.finish(&mut ctx)?
+    };
+    // Grow: build interior levels until one node remains.
+    while level.len() > 1 {
+        let mut parent = NodeBuilder::new(NodeKind::Interior);
+        for (key, ptr) in &level {
+            parent.push_pointer(&mut ctx, key.clone(), ptr)?;
+        }
+        level = parent.finish(&mut ctx)?;
+    }
+    let Some((_, mut new_root)) = level.pop() else {
+        return Ok(None);
+    };
+    // Shrink: an interior root with one child is replaced by that child.
+    loop {
+        let node = read_node(ctx.file, new_root.pos, ctx.file.end())?;
+        if node.kind() != NodeKind::Interior {
+            break;
+        }
+        let mut items = node.items();
+        let (Some(first), None) = (items.next(), items.next()) else {
+            break;
+        };
+        new_root = NodePointer::decode_interior(first?.1)?;
+    }
+    Ok(Some(new_root))
+}
+
+/// Rewrites the subtree at `pos` with `actions` (all of which fall in it), pushing the
+/// pointers of the resulting nodes into `parent`.
+fn modify_subtree(
+    ctx: &mut Ctx<'_>,
+    pos: u64,
+    actions: &[Action],
+    parent: &mut NodeBuilder,
+) -> Result<()> {
+    let node = read_node(ctx.file, pos, ctx.file.end())?;
+    let mut builder = NodeBuilder::new(node.kind());
+    match node.kind() {
+        NodeKind::Leaf => {
+            let items = node
+                .items()
+                .map(|i| i.map(|(k, v)| (k.to_vec(), v.to_vec())));
+            let items = items.collect::<Result<Vec<_>>>()?;
+            merge_leaf(ctx, &mut builder, items.into_iter(), actions)?;
+        }
+        NodeKind::Interior => {
+            let items = node
+                .items()
+                .map(|i| i.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                .collect::<Result<Vec<_>>>()?;
+            if items.is_empty() {
+                return Err(Error::Corrupt);
+            }
+            let mut rest = actions;
+            let last = items.len() - 1;
+            for (i, (key, value)) in items.into_iter().enumerate() {
+                // Actions up to this child's largest key go to it; the last child also
+                // takes every action beyond.
+                let n = if i == last {
+                    rest.len()
+                } else {
+                    rest.partition_point(|a| a.key() <= key.as_slice())
+                };
+                let (mine, later) = rest.split_at(n);
+                rest = later;
+                if mine.is_empty() {
+                    builder.push(ctx, key, value)?;
+                } else {
+                    let child = NodePointer::decode_interior(&value)?;
+                    if child.pos >= node.pos {
+                        return Err(Error::Corrupt);
+                    }
+                    modify_subtree(ctx, child.pos, mine, &mut builder)?;
+                }
+            }
+        }
+    }
+    for (key, ptr) in builder.finish(ctx)? {
+        parent.push_pointer(ctx, key, &ptr)?;
+    }
+    Ok(())
+}
+
+/// Merges a leaf's existing items with the actions into `builder`.
+fn merge_leaf(
+    ctx: &mut Ctx<'_>,
+    builder: &mut NodeBuilder,
+    items: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    actions: &[Action],
+) -> Result<()> {
+    let mut items = items.peekable();
+    let mut actions = actions.iter().peekable();
+    loop {
+        let order = match (items.peek(), actions.peek()) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((k, _)), Some(a)) => k.as_slice().cmp(a.key()),
+        };
+        match order {
+            Ordering::Less => {
+                let (k, v) = items.next().expect("peeked");
+                builder.push(ctx, k, v)?;
+            }
+            Ordering::Greater => apply(ctx, builder, actions.next().expect("peeked"))?,
+            Ordering::Equal => {
+                let (k, old) = items.next().expect("peeked");
+                (ctx.on_existing)(&k, &old)?;
+                apply(ctx, builder, actions.next().expect("peeked"))?;
+            }
+        }
+    }
+}
+
+fn apply(ctx: &mut Ctx<'_>, builder: &mut NodeBuilder, action: &Action) -> Result<()> {
+    match action {
+        Action::Insert(k, v) => builder.push(ctx, k.clone(), v.clone()),
+        Action::Remove(_) => Ok(()),
+    }
+}

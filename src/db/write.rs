@@ -1,0 +1,307 @@
+//! Writing: saving documents and deletions in batches, local documents.
+
+use super::options::{CONTENT_META_COMPRESSED, save};
+use super::{Db, DocInfo, LocalDoc};
+use crate::btree::{Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify};
+use crate::error::{Error, Result};
+use crate::format::bits::{MAX_KEY_LEN, MAX_U48, MAX_VALUE_LEN};
+use crate::format::by_id::{self, ByIdValue};
+use crate::format::by_seq::{self, BySeqValue};
+use crate::format::chunk::PREFIX_LEN;
+use crate::format::compression::compress_into;
+
+/// A document (or deletion) to save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NewDoc<'a> {
+    /// The id (at most 4095 bytes; may be empty, as the original allows).
+    pub id: &'a [u8],
+    /// The body; `None` saves a deletion without a body.
+    pub body: Option<&'a [u8]>,
+    /// Whether this is a deletion (always true when `body` is `None`).
+    pub deleted: bool,
+    /// Revision number.
+    pub rev_seq: u64,
+    /// Revision metadata.
+    pub rev_meta: &'a [u8],
+    /// Content meta flags (0x80: the body is, or with COMPRESS is to be, Snappy-compressed).
+    pub content_meta: u8,
+    /// With SEQUENCE_AS_IS, the sequence to store; otherwise ignored. After the save it
+    /// is the sequence the document was stored with.
+    pub db_seq: u64,
+}
+
+/// What the per-document save callback is told.
+#[derive(Debug)]
+pub struct SavedDoc<'a> {
+    /// Index of the document in the batch.
+    pub index: usize,
+    /// The entry it replaced (None for an insert).
+    pub old: Option<&'a DocInfo>,
+    /// The entry as stored.
+    pub new: &'a DocInfo,
+}
+
+/// Largest body accepted: the by-seq value stores the physical size in 28 bits, so the
+/// stored chunk (prefix, body and block markers) must fit in it.
+const MAX_BODY_LEN: usize = MAX_VALUE_LEN - PREFIX_LEN - MAX_VALUE_LEN / 4095 - 1;
+
+impl Db {
+    /// Saves a batch of documents and deletions; see [`Db::save_documents_with`].
+    pub fn save_documents(&mut self, docs: &mut [NewDoc<'_>], options: u64) -> Result<()> {
+        self.save_documents_with(docs, options, None)
+    }
+
+    /// Saves a batch of documents and deletions in one pass over both indexes.
+    ///
+    /// Sequence numbers are assigned in batch order (or taken as given with
+    /// SEQUENCE_AS_IS) and written back into `docs`. A repeated id is stored once: the
+    /// last copy in the batch wins. Bodies are appended as data chunks (Snappy-compressed
+    /// with COMPRESS_DOC_BODIES when the content_meta bit asks for it). `on_saved` is told
+    /// the old and new entry of every stored document. Nothing is visible to other
+    /// handles, nor after reopening, until [`Db::commit`].
+    ///
+    /// Invalid input (an id over 4095 bytes, metadata or a body too large for the index
+    /// fields) is INVALID_ARGUMENTS and nothing is written. On any failure the handle is
+    /// left as it was before the call.
+    pub fn save_documents_with(
+        &mut self,
+        docs: &mut [NewDoc<'_>],
+        options: u64,
+        on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
+    ) -> Result<()> {
+        self.file_mut()?;
+        for doc in docs.iter() {
+            validate(doc, options)?;
+        }
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let before_header = self.header.clone();
+        let before_end = self.file()?.end();
+        match self.save_batch(docs, options, on_saved) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.undo_to(before_header, before_end);
+                Err(e)
+            }
+        }
+    }
+
+    /// Restores the handle after a failed write: back to `header`, and the file back to
+    /// `end` where possible (after an I/O failure, back to the last commit).
+    fn undo_to(&mut self, header: super::Header, end: u64) {
+        if let Some(file) = self.file.as_mut()
+            && file.rollback_to(end)
+        {
+            self.header = header;
+        } else {
+            self.drop_uncommitted();
+        }
+    }
+
+    fn save_batch(
+        &mut self,
+        docs: &mut [NewDoc<'_>],
+        options: u64,
+        mut on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
+    ) -> Result<()> {
+        let as_is = options & save::SEQUENCE_AS_IS != 0;
+        let compress = options & save::COMPRESS_DOC_BODIES != 0;
+        let mut update_seq = self.header.update_seq;
+        let mut infos = Vec::with_capacity(docs.len());
+        let mut packed = Vec::new();
+        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
+        for doc in docs.iter_mut() {
+            if as_is {
+                update_seq = update_seq.max(doc.db_seq);
+            } else {
+                update_seq += 1;
+                doc.db_seq = update_seq;
+            }
+            let (bp, physical_size) = match doc.body {
+                None => (0, 0),
+                Some(body) => {
+                    let stored = if compress && doc.content_meta & CONTENT_META_COMPRESSED != 0 {
+                        packed.clear();
+                        compress_into(body, &mut packed);
+                        &packed[..]
+                    } else {
+                        body
+                    };
+                    let loc = file.append_chunk(stored)?;
+                    (loc.pos, loc.physical_size)
+                }
+            };
+            infos.push(DocInfo {
+                id: doc.id.to_vec(),
+                db_seq: doc.db_seq,
+                rev_seq: doc.rev_seq,
+                rev_meta: doc.rev_meta.to_vec(),
+                deleted: doc.deleted || doc.body.is_none(),
+                content_meta: doc.content_meta,
+                bp,
+                physical_size,
+            });
+        }
+        if update_seq > MAX_U48 {
+            return Err(Error::InvalidArguments);
+        }
+        // The last copy of a repeated id wins: keep the highest batch index per id.
+        let mut order: Vec<usize> = (0..infos.len()).collect();
+        order.sort_by(|&a, &b| infos[a].id.cmp(&infos[b].id).then(b.cmp(&a)));
+        order.dedup_by(|later, earlier| infos[*later].id == infos[*earlier].id);
+
+        let mut id_actions = Vec::with_capacity(order.len());
+        let mut seq_actions = Vec::with_capacity(order.len() * 2);
+        for &i in &order {
+            let info = &infos[i];
+            let mut value = Vec::with_capacity(by_id::FIXED_LEN + info.rev_meta.len());
+            ByIdValue {
+                db_seq: info.db_seq,
+                physical_size: info.physical_size,
+                deleted: info.deleted,
+                bp: info.bp,
+                content_meta: info.content_meta,
+                rev_seq: info.rev_seq,
+                rev_meta: &info.rev_meta,
+            }
+            .encode(&mut value)?;
+            id_actions.push(Action::Insert(info.id.clone(), value));
+            let mut value =
+                Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
+            BySeqValue {
+                id: &info.id,
+                physical_size: info.physical_size,
+                deleted: info.deleted,
+                bp: info.bp,
+                content_meta: info.content_meta,
+                rev_seq: info.rev_seq,
+                rev_meta: &info.rev_meta,
+            }
+            .encode(&mut value)?;
+            seq_actions.push(Action::Insert(
+                by_seq::encode_key(info.db_seq).to_vec(),
+                value,
+            ));
+        }
+        // Ids in `order` are sorted, as the plan will be: match old entries by position.
+        let id_plan = ModifyPlan::new(id_actions);
+        let mut olds: Vec<Option<DocInfo>> = vec![None; order.len()];
+        let mut cursor = 0usize;
+        let new_id_root = modify(
+            file,
+            self.header.by_id_root.as_ref(),
+            &id_plan,
+            &ByIdReducer,
+            self.node_sizes,
+            &mut |key, old| {
+                while infos[order[cursor]].id.as_slice() != key {
+                    cursor += 1;
+                }
+                olds[cursor] = Some(DocInfo::from_by_id(key, old)?);
+                Ok(())
+            },
+        )?;
+        for old in olds.iter().flatten() {
+            seq_actions.push(Action::Remove(by_seq::encode_key(old.db_seq).to_vec()));
+        }
+        let new_seq_root = modify(
+            file,
+            self.header.by_seq_root.as_ref(),
+            &ModifyPlan::new(seq_actions),
+            &BySeqReducer,
+            self.node_sizes,
+            &mut |_, _| Ok(()),
+        )?;
+        self.header.by_id_root = new_id_root;
+        self.header.by_seq_root = new_seq_root;
+        self.header.update_seq = update_seq;
+        if let Some(cb) = on_saved.as_mut() {
+            for (slot, &i) in order.iter().enumerate() {
+                cb(SavedDoc {
+                    index: i,
+                    old: olds[slot].as_ref(),
+                    new: &infos[i],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves one document (or a deletion when `body` is `None`); returns its sequence.
+    pub fn save_document(&mut self, doc: NewDoc<'_>, options: u64) -> Result<u64> {
+        let mut batch = [doc];
+        self.save_documents(&mut batch, options)?;
+        Ok(batch[0].db_seq)
+    }
+
+    /// Saves, replaces or (with `deleted`) deletes a local document. Deleting one that
+    /// does not exist is not an error. Local documents have no sequence numbers and do
+    /// not change the document counters.
+    pub fn save_local_document(&mut self, doc: &LocalDoc) -> Result<()> {
+        self.file_mut()?;
+        if doc.id.len() > MAX_KEY_LEN || doc.json.len() > MAX_VALUE_LEN {
+            return Err(Error::InvalidArguments);
+        }
+        let action = if doc.deleted {
+            Action::Remove(doc.id.clone())
+        } else {
+            Action::Insert(doc.id.clone(), doc.json.clone())
+        };
+        let before_header = self.header.clone();
+        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
+        let before_end = file.end();
+        let result = modify(
+            file,
+            self.header.local_root.as_ref(),
+            &ModifyPlan::new(vec![action]),
+            &LocalReducer,
+            self.node_sizes,
+            &mut |_, _| Ok(()),
+        );
+        match result {
+            Ok(root) => {
+                self.header.local_root = root;
+                Ok(())
+            }
+            Err(e) => {
+                self.undo_to(before_header, before_end);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the purge sequence stored by the next commit.
+    pub fn set_purge_seq(&mut self, purge_seq: u64) -> Result<()> {
+        if purge_seq > MAX_U48 {
+            return Err(Error::InvalidArguments);
+        }
+        self.file_mut()?;
+        self.header.purge_seq = purge_seq;
+        Ok(())
+    }
+}
+
+/// Checks a document against the limits of the index fields before anything is written.
+fn validate(doc: &NewDoc<'_>, options: u64) -> Result<()> {
+    let too_big = doc.id.len() > MAX_KEY_LEN
+        || by_id::FIXED_LEN + doc.rev_meta.len() > MAX_VALUE_LEN
+        || by_seq::FIXED_LEN + doc.id.len() + doc.rev_meta.len() > MAX_VALUE_LEN
+        || doc.rev_seq > MAX_U48
+        || (options & save::SEQUENCE_AS_IS != 0 && doc.db_seq > MAX_U48);
+    let body_too_big = doc.body.is_some_and(|b| {
+        let compressed = options & save::COMPRESS_DOC_BODIES != 0
+            && doc.content_meta & CONTENT_META_COMPRESSED != 0;
+        let stored = if compressed {
+            snap::raw::max_compress_len(b.len())
+        } else {
+            b.len()
+        };
+        stored == 0 && !b.is_empty() || stored > MAX_BODY_LEN
+    });
+    if too_big || body_too_big {
+        Err(Error::InvalidArguments)
+    } else {
+        Ok(())
+    }
+}
