@@ -57,8 +57,8 @@ impl Backend for Faulty {
             _ => self.inner.write_at(buf, pos),
         }
     }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
     }
     fn sync(&self) -> io::Result<()> {
         if self.fault == Fault::Sync && self.trips() {

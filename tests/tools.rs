@@ -19,7 +19,10 @@ fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
 fn dbinfo_prints_the_header_and_history() {
     let path = golden_dir().join("small_v13.couch");
     let m = manifest("small_v13");
-    let (ok, out, _) = run(env!("CARGO_BIN_EXE_couch_dbinfo"), &["--history", path.to_str().unwrap()]);
+    let (ok, out, _) = run(
+        env!("CARGO_BIN_EXE_couch_dbinfo"),
+        &["--history", path.to_str().unwrap()],
+    );
     assert!(ok);
     let cur = &m["current"];
     for (label, field) in [
@@ -43,7 +46,10 @@ fn dbinfo_prints_the_header_and_history() {
 
 #[test]
 fn dbinfo_reports_errors_on_stderr() {
-    let (ok, _, err) = run(env!("CARGO_BIN_EXE_couch_dbinfo"), &["/nonexistent/x.couch"]);
+    let (ok, _, err) = run(
+        env!("CARGO_BIN_EXE_couch_dbinfo"),
+        &["/nonexistent/x.couch"],
+    );
     assert!(!ok);
     assert!(err.contains("no such file"), "{err}");
     let (ok, out, _) = run(env!("CARGO_BIN_EXE_couch_dbinfo"), &["--help"]);

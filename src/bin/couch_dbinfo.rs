@@ -22,7 +22,8 @@ fn print_header(db: &Db) -> Result<(), Error> {
         ChecksumKind::Crc32 => "CRC-32",
         ChecksumKind::Crc32c => "CRC-32C",
     };
-    let tree = |r: &Option<couchstore::format::NodePointer>| r.as_ref().map_or(0, |p| p.subtree_size);
+    let tree =
+        |r: &Option<couchstore::format::NodePointer>| r.as_ref().map_or(0, |p| p.subtree_size);
     println!("  header position: {}", info.header_position);
     println!("  file format version: {} ({crc})", h.version);
     println!("  update_seq: {}", info.last_sequence);

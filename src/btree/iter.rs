@@ -2,7 +2,7 @@
 //! only the nodes on the path from the root to the current leaf are held.
 
 use super::node::read_node;
-use super::{Step, tolerable};
+use super::{EntryVisitor, Step, tolerable};
 use crate::error::Result;
 use crate::file::CouchFile;
 use crate::format::{NodeKind, NodePointer};
@@ -57,7 +57,7 @@ pub fn iterate(
     below: u64,
     range: KeyRange<'_>,
     tolerate: bool,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<Step>,
+    visit: &mut EntryVisitor<'_>,
 ) -> Result<()> {
     if let Some(root) = root {
         visit_subtree(file, root.pos, below, range, tolerate, visit)?;
@@ -71,7 +71,7 @@ fn visit_subtree(
     below: u64,
     range: KeyRange<'_>,
     tolerate: bool,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<Step>,
+    visit: &mut EntryVisitor<'_>,
 ) -> Result<Step> {
     let node = match read_node(file, pos, below) {
         Ok(node) => node,

@@ -19,6 +19,12 @@ pub use node::{Node, NodeSizes, read_node};
 pub use reduce::{ByIdReducer, BySeqReducer, LocalReducer, Reducer};
 pub use walk::{WalkEvent, walk};
 
+/// A visitor of leaf entries: called with each key and value.
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<Step> + 'a;
+
+/// A callback told of each existing entry a modification replaces or removes.
+pub type ExistingEntry<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<()> + 'a;
+
 /// What a visitor wants after seeing an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {

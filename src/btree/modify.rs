@@ -11,6 +11,7 @@
 
 use std::cmp::Ordering;
 
+use super::ExistingEntry;
 use super::node::{NodeSizes, read_node};
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
@@ -75,10 +76,13 @@ struct Ctx<'a> {
     reducer: &'a dyn Reducer,
     sizes: NodeSizes,
     /// Called with (key, old value) for every action that meets an existing key.
-    on_existing: &'a mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    on_existing: &'a mut ExistingEntry<'a>,
     scratch: Vec<u8>,
     compressed: Vec<u8>,
 }
+
+/// Nodes written, each with the largest key it holds.
+type Written = Vec<(Vec<u8>, NodePointer)>;
 
 /// A node under construction: items accumulate, and full nodes are written out as the
 /// splitting rule allows, their pointers collected in `written`.
@@ -87,7 +91,7 @@ struct NodeBuilder {
     items: Vec<(Vec<u8>, Vec<u8>)>,
     /// Uncompressed size of a node holding `items`.
     size: usize,
-    written: Vec<(Vec<u8>, NodePointer)>,
+    written: Written,
 }
 
 impl NodeBuilder {
@@ -144,7 +148,7 @@ impl NodeBuilder {
     }
 
     /// Writes what is left and returns every node written, in key order.
-    fn finish(mut self, ctx: &mut Ctx<'_>) -> Result<Vec<(Vec<u8>, NodePointer)>> {
+    fn finish(mut self, ctx: &mut Ctx<'_>) -> Result<Written> {
         if !self.items.is_empty() {
             let n = self.items.len();
             self.write(ctx, n)?;
@@ -201,7 +205,7 @@ pub fn modify(
     plan: &ModifyPlan,
     reducer: &dyn Reducer,
     sizes: NodeSizes,
-    on_existing: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    on_existing: &mut ExistingEntry<'_>,
 ) -> Result<Option<NodePointer>> {
     if plan.is_empty() {
         return Ok(root.cloned());

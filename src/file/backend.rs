@@ -15,7 +15,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Writes up to `buf.len()` bytes at `pos`; returns how many were written.
     fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<usize>;
     /// The current length of the file.
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
     /// Makes everything written so far durable.
     fn sync(&self) -> io::Result<()>;
     /// Hints that the cached pages of the file are no longer needed (may do nothing).
@@ -44,7 +44,7 @@ impl Backend for FileBackend {
         self.file.write_at(buf, pos)
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         self.file.metadata().map(|m| m.len())
     }
 
@@ -104,7 +104,7 @@ impl Backend for MemoryBackend {
         Ok(buf.len())
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.bytes.read().len() as u64)
     }
 

@@ -73,7 +73,7 @@ impl CouchFile {
     /// Wraps a backend whose current length is the end of the file. Until the format is
     /// known, chunks are accepted with either checksum.
     pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
-        let end = backend.len().map_err(|e| {
+        let end = backend.size().map_err(|e| {
             note_os_error(&e);
             Error::Read
         })?;
@@ -118,7 +118,7 @@ impl CouchFile {
     /// nothing pending.
     pub fn refresh_end(&mut self) -> Result<u64> {
         debug_assert!(self.pending.is_empty());
-        let len = self.backend.len().map_err(|e| {
+        let len = self.backend.size().map_err(|e| {
             note_os_error(&e);
             Error::Read
         })?;

@@ -94,7 +94,7 @@ pub struct Model {
 
 pub fn doc_id(i: usize) -> Vec<u8> {
     let mut id = Vec::new();
-    if i % 211 == 0 {
+    if i.is_multiple_of(211) {
         id.extend_from_slice(b"bin\x00\xff");
     }
     id.extend_from_slice(format!("doc-{i:06}").as_bytes());
@@ -102,8 +102,8 @@ pub fn doc_id(i: usize) -> Vec<u8> {
 }
 
 fn content_meta(shape: &Shape, i: usize) -> u8 {
-    let kind = if i % 3 == 0 { 0 } else { 3 };
-    if shape.compress && i % 2 == 0 {
+    let kind = if i.is_multiple_of(3) { 0 } else { 3 };
+    if shape.compress && i.is_multiple_of(2) {
         kind | 0x80
     } else {
         kind
@@ -114,13 +114,13 @@ fn content_meta(shape: &Shape, i: usize) -> u8 {
 pub type Lengths = BTreeMap<usize, usize>;
 
 fn body(rng: &mut Rng, i: usize, generation: u64, lengths: &Lengths) -> Vec<u8> {
-    let drawn = if i % 97 == 0 {
+    let drawn = if i.is_multiple_of(97) {
         5000 + rng.below(9000) as usize
     } else {
         16 + rng.below(165) as usize
     };
     let len = lengths.get(&i).copied().unwrap_or(drawn);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let mut s = format!("{{\"id\":{i},\"gen\":{generation},\"pad\":\"");
         while s.len() + 2 < len {
             s.push_str(["a", "b", "c"][s.len() % 3]);
