@@ -121,29 +121,34 @@ impl Error {
 /// its exact wording; for the codes it leaves without text (it returns NULL for them) we
 /// give a short description instead, so a C caller never receives a NULL string.
 pub fn strerror(code: i32) -> &'static str {
+    strerror_c(code).to_str().expect("ASCII texts")
+}
+
+/// [`strerror`] as a NUL-terminated string, for the C API.
+pub fn strerror_c(code: i32) -> &'static std::ffi::CStr {
     match code {
-        0 => "success",
-        -1 => "error opening file",
-        -2 => "malformed data in file",
-        -3 => "failed to allocate buffer",
-        -4 => "error reading file",
-        -5 => "document not found",
-        -6 => "no header in non-empty file",
-        -7 => "error writing to file",
-        -8 => "incorrect version in header",
-        -9 => "checksum fail",
-        -10 => "invalid arguments",
-        -11 => "no such file",
-        -12 => "stopped by cancel",
-        -13 => "reduction too large",
-        -14 => "reducer failure",
-        -15 => "cannot do this operation when file is closed",
-        -16 => "this db handle could have its file reopened and must be closed",
-        -17 => "error closing file",
-        -18 => "operation not supported",
-        -19 => "scan yielded",
-        -20 => "scan aborted",
-        _ => "unknown error",
+        0 => c"success",
+        -1 => c"error opening file",
+        -2 => c"malformed data in file",
+        -3 => c"failed to allocate buffer",
+        -4 => c"error reading file",
+        -5 => c"document not found",
+        -6 => c"no header in non-empty file",
+        -7 => c"error writing to file",
+        -8 => c"incorrect version in header",
+        -9 => c"checksum fail",
+        -10 => c"invalid arguments",
+        -11 => c"no such file",
+        -12 => c"stopped by cancel",
+        -13 => c"reduction too large",
+        -14 => c"reducer failure",
+        -15 => c"cannot do this operation when file is closed",
+        -16 => c"this db handle could have its file reopened and must be closed",
+        -17 => c"error closing file",
+        -18 => c"operation not supported",
+        -19 => c"scan yielded",
+        -20 => c"scan aborted",
+        _ => c"unknown error",
     }
 }
 

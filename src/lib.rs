@@ -5,9 +5,11 @@
 //! - [`format`]: pure encode/decode of blocks, chunks, headers, nodes, values;
 //! - [`file`]: the append-only file (block markers, chunk reads/writes, header search);
 //! - [`btree`]: lookups, ordered iteration, walks, batched modification;
-//! - [`db`]: the safe Rust database API.
+//! - [`db`]: the safe Rust database API;
+//! - [`capi`]: the C ABI over it.
 
 pub mod btree;
+pub mod capi;
 pub mod db;
 pub mod error;
 pub mod file;

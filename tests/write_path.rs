@@ -240,7 +240,7 @@ fn batch_semantics() {
         [1, 2, 3]
     );
     calls.sort();
-    assert_eq!(calls, vec![(1, None, 2), (2, None, 3)]);
+    assert_eq!(calls, vec![(0, None, 1), (1, None, 2), (2, None, 3)]);
     assert_eq!(db.open_document(b"a", false).unwrap().data, b"second");
     assert_eq!(db.info().unwrap().doc_count, 2);
     // Update reports the old entry and removes its by-seq entry.

@@ -124,20 +124,26 @@ impl Db {
     /// `decompress` is set and the content_meta compression bit is. A deletion without
     /// a body is DOC_NOT_FOUND.
     pub fn open_doc_with_docinfo(&self, info: &DocInfo, decompress: bool) -> Result<Doc> {
-        if info.bp == 0 {
+        Ok(Doc {
+            id: info.id.clone(),
+            data: self.read_doc_body(info.bp, info.content_meta, decompress)?,
+        })
+    }
+
+    /// The body stored at `bp` (0: DOC_NOT_FOUND), decompressed when `decompress` is set
+    /// and `content_meta` has the compression bit.
+    pub fn read_doc_body(&self, bp: u64, content_meta: u8, decompress: bool) -> Result<Vec<u8>> {
+        if bp == 0 {
             return Err(Error::DocNotFound);
         }
         let mut data = Vec::new();
-        self.file()?.read_chunk(info.bp, &mut data)?;
-        if decompress && info.content_meta & CONTENT_META_COMPRESSED != 0 {
+        self.file()?.read_chunk(bp, &mut data)?;
+        if decompress && content_meta & CONTENT_META_COMPRESSED != 0 {
             let mut plain = Vec::new();
             decompress_into(&data, &mut plain)?;
             data = plain;
         }
-        Ok(Doc {
-            id: info.id.clone(),
-            data,
-        })
+        Ok(data)
     }
 
     /// The document `id`: DOC_NOT_FOUND when missing or deleted without a body.

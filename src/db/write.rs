@@ -217,11 +217,17 @@ impl Db {
         self.header.by_seq_root = new_seq_root;
         self.header.update_seq = update_seq;
         if let Some(cb) = on_saved.as_mut() {
-            for (slot, &i) in order.iter().enumerate() {
+            // Every document of the batch is reported, in batch order; a copy of a
+            // repeated id that lost to a later one is reported with the entry that
+            // existed before the batch.
+            for (i, info) in infos.iter().enumerate() {
+                let slot = order
+                    .binary_search_by(|&j| infos[j].id.cmp(&info.id))
+                    .expect("every id has a surviving copy");
                 cb(SavedDoc {
                     index: i,
                     old: olds[slot].as_ref(),
-                    new: &infos[i],
+                    new: info,
                 });
             }
         }

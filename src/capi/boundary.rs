@@ -1,0 +1,156 @@
+//! The FFI boundary: every exported function runs its body through [`guard`], so a
+//! panic never crosses into C and every failure becomes an error code; pointer
+//! arguments are checked here before anything touches them.
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::ffi::{c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::types::*;
+use crate::error::Error;
+
+thread_local! {
+    static LAST_INTERNAL_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Remembers a description of the last failure on this thread, for
+/// `couchstore_last_internal_error`.
+pub(crate) fn note_internal_error(text: String) {
+    LAST_INTERNAL_ERROR.with(|e| *e.borrow_mut() = text);
+}
+
+/// The last failure noted on this thread.
+pub(crate) fn last_internal_error() -> String {
+    LAST_INTERNAL_ERROR.with(|e| e.borrow().clone())
+}
+
+/// The code a panic inside the library is reported as. A panic is a bug of ours; the
+/// original has no code for that, and ALLOC_FAIL is the one a caller treats as a
+/// failed, retryable call rather than damage to the file.
+pub(crate) const PANIC_CODE: couchstore_error_t = COUCHSTORE_ERROR_ALLOC_FAIL;
+
+/// Runs the body of the exported function `name`, mapping errors to their codes and a
+/// panic to [`PANIC_CODE`].
+pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> couchstore_error_t {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => COUCHSTORE_SUCCESS,
+        Ok(Err(e)) => {
+            note_internal_error(format!("{name}: {e}"));
+            e.code()
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            note_internal_error(format!("{name}: internal error: {what}"));
+            PANIC_CODE
+        }
+    }
+}
+
+/// Like [`guard`] for functions that return a value instead of a code: `fallback` when
+/// the body panics.
+pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// Turns a non-NULL pointer into a reference; NULL is INVALID_ARGUMENTS.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a valid `T` for `'a`.
+pub(crate) unsafe fn non_null<'a, T>(ptr: *const T) -> Result<&'a T, Error> {
+    // SAFETY: the caller guarantees a non-NULL pointer is valid for 'a.
+    unsafe { ptr.as_ref() }.ok_or(Error::InvalidArguments)
+}
+
+/// Turns a non-NULL pointer into a mutable reference; NULL is INVALID_ARGUMENTS.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a valid `T`, not aliased, for `'a`.
+pub(crate) unsafe fn non_null_mut<'a, T>(ptr: *mut T) -> Result<&'a mut T, Error> {
+    // SAFETY: the caller guarantees a non-NULL pointer is valid and unaliased for 'a.
+    unsafe { ptr.as_mut() }.ok_or(Error::InvalidArguments)
+}
+
+/// The bytes `ptr[..len]`; NULL is accepted only with length 0.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` readable bytes for `'a`.
+pub(crate) unsafe fn bytes<'a>(ptr: *const c_void, len: usize) -> Result<&'a [u8], Error> {
+    if ptr.is_null() {
+        return if len == 0 { Ok(&[]) } else { Err(Error::InvalidArguments) };
+    }
+    // SAFETY: non-NULL and, by the caller's guarantee, `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// The bytes of a `sized_buf`.
+///
+/// # Safety
+/// As for [`bytes`], with the buffer's pointer and size.
+pub(crate) unsafe fn buf_bytes<'a>(buf: &sized_buf) -> Result<&'a [u8], Error> {
+    // SAFETY: forwarded from the caller.
+    unsafe { bytes(buf.buf.cast_const().cast(), buf.size) }
+}
+
+/// The handle behind a C `Db*`, for reading.
+///
+/// # Safety
+/// A non-NULL `db` must be a handle returned by `couchstore_open_db` and not freed.
+pub(crate) unsafe fn db_ref<'a>(db: *mut Db) -> Result<Ref<'a, crate::Db>, Error> {
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { non_null(db.cast_const()) }?;
+    // Reads may nest (a callback reading during an iteration); a read during a write
+    // cannot happen on one thread, but fail cleanly if it does.
+    handle.inner.try_borrow().map_err(|_| Error::InvalidArguments)
+}
+
+/// The handle behind a C `Db*`, for writing. Refused with INVALID_ARGUMENTS while the
+/// handle is in use by an iteration whose callback is calling back in.
+///
+/// # Safety
+/// As for [`db_ref`].
+pub(crate) unsafe fn db_mut<'a>(db: *mut Db) -> Result<RefMut<'a, crate::Db>, Error> {
+    // SAFETY: forwarded from the caller.
+    let handle = unsafe { non_null(db.cast_const()) }?;
+    handle.inner.try_borrow_mut().map_err(|_| Error::InvalidArguments)
+}
+
+/// Allocates `size` bytes with the C allocator (so C code may also `free()` what the
+/// library hands out, as it could with the original).
+pub(crate) fn c_alloc(size: usize) -> Result<*mut u8, Error> {
+    // SAFETY: malloc has no preconditions; a NULL result is handled.
+    let p = unsafe { libc::malloc(size.max(1)) }.cast::<u8>();
+    if p.is_null() { Err(Error::AllocFail) } else { Ok(p) }
+}
+
+/// Frees memory from [`c_alloc`]; NULL is ignored.
+///
+/// # Safety
+/// `p` must come from [`c_alloc`] (or be NULL) and not be used afterwards.
+pub(crate) unsafe fn c_free(p: *mut c_void) {
+    // SAFETY: forwarded from the caller; free(NULL) is a no-op.
+    unsafe { libc::free(p) }
+}
+
+/// Copies `src` to `dst` and returns the position after it.
+///
+/// # Safety
+/// `dst` must have room for `src.len()` bytes.
+pub(crate) unsafe fn put(dst: *mut u8, src: &[u8]) -> *mut u8 {
+    // SAFETY: the caller guarantees room; the regions cannot overlap (dst is fresh).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len());
+        dst.add(src.len())
+    }
+}
+
+/// A `sized_buf` over `len` bytes at `p`.
+pub(crate) fn sized(p: *mut u8, len: usize) -> sized_buf {
+    sized_buf {
+        buf: p.cast::<c_char>(),
+        size: len,
+    }
+}

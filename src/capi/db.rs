@@ -1,0 +1,242 @@
+//! Opening, closing and navigating database handles; commits; database info.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::os::unix::ffi::OsStrExt;
+
+use super::boundary::{db_mut, db_ref, guard, guard_value, non_null, non_null_mut};
+use super::types::*;
+use crate::db::OpenFlags;
+use crate::error::Error;
+
+/// Opens a database; see couchstore_open_db_ex.
+///
+/// # Safety
+/// `filename` must be a NUL-terminated string; `db` must point to writable storage for
+/// a handle pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_open_db(
+    filename: *const c_char,
+    flags: couchstore_open_flags,
+    db: *mut *mut Db,
+) -> couchstore_error_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { couchstore_open_db_ex(filename, flags, std::ptr::null_mut(), db) }
+}
+
+/// Opens (with COUCHSTORE_OPEN_FLAG_CREATE, creates) the database file `filename` and
+/// stores a new handle in `*db`; close it with couchstore_close_file, then release it
+/// with couchstore_free_db. `ops` must be NULL or couchstore_get_default_file_ops():
+/// custom file operations are not supported (COUCHSTORE_ERROR_NOT_SUPPORTED).
+///
+/// # Safety
+/// `filename` must be a NUL-terminated string; `db` must point to writable storage for
+/// a handle pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_open_db_ex(
+    filename: *const c_char,
+    flags: couchstore_open_flags,
+    ops: *mut FileOpsInterface,
+    db: *mut *mut Db,
+) -> couchstore_error_t {
+    guard("couchstore_open_db", || {
+        // SAFETY: the caller passes a valid out-pointer or NULL.
+        let out = unsafe { non_null_mut(db) }?;
+        *out = std::ptr::null_mut();
+        if !ops.is_null() && !std::ptr::eq(ops.cast_const(), &DEFAULT_FILE_OPS) {
+            return Err(Error::NotSupported);
+        }
+        if filename.is_null() {
+            return Err(Error::InvalidArguments);
+        }
+        // SAFETY: non-NULL and NUL-terminated by the caller's guarantee.
+        let name = unsafe { CStr::from_ptr(filename) };
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let inner = crate::Db::open(path, OpenFlags(flags))?;
+        let handle = Box::new(Db {
+            inner: RefCell::new(inner),
+            filename: CString::from(name),
+        });
+        *out = Box::into_raw(handle);
+        Ok(())
+    })
+}
+
+/// Releases a handle (closing its file first if still open). NULL is accepted.
+///
+/// # Safety
+/// `db` must be NULL or a handle from couchstore_open_db not yet freed; it must not be
+/// used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_free_db(db: *mut Db) -> couchstore_error_t {
+    guard("couchstore_free_db", || {
+        if db.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live handle by the caller's guarantee.
+        unsafe { free_handle(db) }
+    })
+}
+
+/// Frees a handle unless it is in use further up the stack (a callback freeing the
+/// handle that is iterating), which is refused.
+///
+/// # Safety
+/// `db` must be a live handle from couchstore_open_db.
+unsafe fn free_handle(db: *mut Db) -> Result<(), Error> {
+    // SAFETY: live handle by the caller's guarantee.
+    drop(unsafe { db_mut(db) }?);
+    // SAFETY: not borrowed (checked just above), created by Box::into_raw.
+    drop(unsafe { Box::from_raw(db) });
+    Ok(())
+}
+
+/// Closes the handle's file. The handle stays valid for couchstore_db_info and
+/// couchstore_free_db; other calls return COUCHSTORE_ERROR_FILE_CLOSED. Closing twice
+/// is not an error.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_close_file(db: *mut Db) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    guard("couchstore_close_file", || unsafe { db_mut(db) }?.close())
+}
+
+/// Moves the handle to the next older header. If there is none, the handle is closed
+/// and freed and COUCHSTORE_ERROR_DB_NO_LONGER_VALID returned, as the original does: do
+/// not use or free it afterwards.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_rewind_db_header(db: *mut Db) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    unsafe { move_or_free(db, "couchstore_rewind_db_header", crate::Db::rewind) }
+}
+
+/// Moves the handle to the next newer header in the file as it was opened. If there is
+/// none, the handle is closed and freed and COUCHSTORE_ERROR_DB_NO_LONGER_VALID returned.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_fastforward_db_header(db: *mut Db) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    unsafe { move_or_free(db, "couchstore_fastforward_db_header", crate::Db::fast_forward) }
+}
+
+/// # Safety
+/// `db` must be a live handle.
+unsafe fn move_or_free(
+    db: *mut Db,
+    name: &'static str,
+    step: fn(&mut crate::Db) -> crate::Result<()>,
+) -> couchstore_error_t {
+    guard(name, || {
+        // SAFETY: live handle by the caller's guarantee.
+        let moved = step(&mut *unsafe { db_mut(db) }?);
+        if moved.is_err() {
+            // SAFETY: live handle, no longer borrowed.
+            unsafe { free_handle(db) }?;
+            return Err(Error::DbNoLongerValid);
+        }
+        Ok(())
+    })
+}
+
+/// The default file operations (the only ones this library accepts).
+#[unsafe(no_mangle)]
+pub extern "C" fn couchstore_get_default_file_ops() -> *mut FileOpsInterface {
+    std::ptr::addr_of!(DEFAULT_FILE_OPS).cast_mut()
+}
+
+/// Fills `info` with facts about the database as of the handle's current header. Also
+/// answers on a closed handle, from the header kept in memory.
+///
+/// # Safety
+/// `db` must be a live handle; `info` must point to a writable DbInfo. `info->filename`
+/// stays valid until the handle is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_db_info(db: *mut Db, info: *mut DbInfo) -> couchstore_error_t {
+    guard("couchstore_db_info", || {
+        // SAFETY: live handle and writable DbInfo by the caller's guarantee.
+        let (handle, out) = unsafe { (non_null(db.cast_const())?, non_null_mut(info)?) };
+        // SAFETY: as above.
+        let i = unsafe { db_ref(db) }?.info()?;
+        *out = DbInfo {
+            filename: handle.filename.as_ptr(),
+            last_sequence: i.last_sequence,
+            doc_count: i.doc_count,
+            deleted_count: i.deleted_count,
+            space_used: i.space_used,
+            file_size: i.file_size,
+            header_position: i.header_position as cs_off_t,
+            purge_seq: i.purge_seq,
+        };
+        Ok(())
+    })
+}
+
+/// The file name the handle was opened with (valid until the handle is freed), or NULL
+/// for a NULL handle.
+///
+/// # Safety
+/// `db` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut Db) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or a live handle by the caller's guarantee.
+        unsafe { db.as_ref() }.map_or(std::ptr::null(), |h| h.filename.as_ptr())
+    })
+}
+
+/// The position of the handle's current header (0 for a NULL handle).
+///
+/// # Safety
+/// `db` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_get_header_position(db: *mut Db) -> u64 {
+    guard_value(0, || {
+        // SAFETY: NULL or a live handle by the caller's guarantee.
+        unsafe { db_ref(db) }.map_or(0, |d| d.header_position())
+    })
+}
+
+/// Encodes a periodic sync interval in bytes as open flags (rounded down to a power of
+/// two, clamped to 1 KiB .. 1 TiB; 0 disables periodic sync).
+#[unsafe(no_mangle)]
+pub extern "C" fn couchstore_encode_periodic_sync_flags(bytes: u64) -> couchstore_open_flags {
+    OpenFlags::encode_periodic_sync(bytes)
+}
+
+/// Commits all pending changes: writes them out, fsyncs, appends a header stamped with
+/// the current time (nanoseconds since the epoch) and fsyncs again.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_commit(db: *mut Db) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    guard("couchstore_commit", || unsafe { db_mut(db) }?.commit())
+}
+
+/// Commits like couchstore_commit, storing the caller's `timestamp` in the header.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    guard("couchstore_commit_ex", || unsafe { db_mut(db) }?.commit_with_timestamp(timestamp))
+}
+
+/// Sets the purge sequence stored by the next commit.
+///
+/// # Safety
+/// `target` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_set_purge_seq(target: *mut Db, purge_seq: u64) -> couchstore_error_t {
+    // SAFETY: live handle by the caller's guarantee.
+    guard("couchstore_set_purge_seq", || unsafe { db_mut(target) }?.set_purge_seq(purge_seq))
+}

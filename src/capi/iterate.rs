@@ -1,0 +1,280 @@
+//! Iterations and tree walks with C callbacks.
+
+use std::ffi::{c_int, c_void};
+
+use super::alloc::docinfo_block;
+use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard};
+use super::types::*;
+use crate::btree::Step;
+use crate::db::TreeWalkItem;
+use crate::error::Error;
+
+/// Hands one doc info to a changes callback: the block is freed unless the callback
+/// keeps it (returns > 0); a negative return stops the iteration with that code.
+///
+/// # Safety
+/// `cb` must be a valid C callback.
+unsafe fn deliver(
+    cb: unsafe extern "C" fn(*mut Db, *mut DocInfo, *mut c_void) -> c_int,
+    db: *mut Db,
+    info: &crate::DocInfo,
+    ctx: *mut c_void,
+) -> Result<Step, Error> {
+    let block = docinfo_block(info)?;
+    // SAFETY: a valid callback with a block it may keep or leave to us.
+    let status = unsafe { cb(db, block, ctx) };
+    if status <= 0 {
+        // SAFETY: the callback did not keep the block.
+        unsafe { c_free(block.cast()) };
+    }
+    match status {
+        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
+        _ => Ok(Step::Continue),
+    }
+}
+
+/// Calls `callback` for every change with sequence number ≥ `since`, in sequence
+/// order. Options: COUCHSTORE_DELETES_ONLY, COUCHSTORE_NO_DELETES,
+/// COUCHSTORE_TOLERATE_CORRUPTION.
+///
+/// # Safety
+/// `db` must be a live handle; `callback` a valid function.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_changes_since(
+    db: *mut Db,
+    since: u64,
+    options: couchstore_docinfos_options,
+    callback: couchstore_changes_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_changes_since", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.changes_since(since, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+    })
+}
+
+/// Calls `callback` for every document with id ≥ `*startKeyPtr` (all when NULL), in id
+/// order. Options as for couchstore_changes_since.
+///
+/// # Safety
+/// `db` must be a live handle; `startKeyPtr` NULL or valid; `callback` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_all_docs(
+    db: *mut Db,
+    startKeyPtr: *const sized_buf,
+    options: couchstore_docinfos_options,
+    callback: couchstore_changes_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_all_docs", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        // SAFETY: NULL or a valid sized_buf.
+        let start = match unsafe { startKeyPtr.as_ref() } {
+            Some(b) => Some(unsafe { buf_bytes(b) }?),
+            None => None,
+        };
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.all_docs(start, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+    })
+}
+
+/// Calls `callback` for each of the `numDocs` sequences that exists, in ascending
+/// order. With RANGES the array holds pairs of inclusive bounds (an odd last one is
+/// ignored).
+///
+/// # Safety
+/// `db` must be a live handle; `sequence` must hold `numDocs` values; `callback` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_docinfos_by_sequence(
+    db: *mut Db,
+    sequence: *const u64,
+    numDocs: u32,
+    options: couchstore_docinfos_options,
+    callback: couchstore_changes_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_docinfos_by_sequence", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        let n = numDocs as usize;
+        // SAFETY: `sequence` holds numDocs values (NULL only with 0).
+        let raw = unsafe { bytes(sequence.cast(), n * 8) }?;
+        let seqs: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("8"))).collect();
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.docinfos_by_sequence(&seqs, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+    })
+}
+
+/// Calls `callback` for each of the `numDocs` ids that exists, in ascending id order.
+/// With RANGES the array holds pairs of inclusive bounds (an odd last one is ignored).
+///
+/// # Safety
+/// `db` must be a live handle; `ids` must hold `numDocs` valid sized_bufs; `callback`
+/// valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_docinfos_by_id(
+    db: *mut Db,
+    ids: *const sized_buf,
+    numDocs: u32,
+    options: couchstore_docinfos_options,
+    callback: couchstore_changes_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_docinfos_by_id", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        let n = numDocs as usize;
+        if ids.is_null() && n > 0 {
+            return Err(Error::InvalidArguments);
+        }
+        let keys = (0..n)
+            // SAFETY: `ids` holds n valid sized_bufs.
+            .map(|i| unsafe { buf_bytes(&*ids.add(i)) })
+            .collect::<Result<Vec<&[u8]>, Error>>()?;
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.docinfos_by_id(&keys, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+    })
+}
+
+/// Hands one walk item to a walk callback, with the same ownership rules as changes
+/// callbacks for the doc info.
+///
+/// # Safety
+/// `cb` must be a valid C callback.
+unsafe fn deliver_walk(
+    cb: unsafe extern "C" fn(*mut Db, c_int, *const DocInfo, u64, *const sized_buf, *mut c_void) -> c_int,
+    db: *mut Db,
+    item: TreeWalkItem<'_>,
+    ctx: *mut c_void,
+) -> Result<Step, Error> {
+    let status = match item {
+        TreeWalkItem::Node { depth, subtree_size, reduce } => {
+            let reduce = sized_buf {
+                buf: reduce.as_ptr().cast_mut().cast(),
+                size: reduce.len(),
+            };
+            // SAFETY: a valid callback; the reduce value lives for the call.
+            unsafe { cb(db, depth as c_int, std::ptr::null(), subtree_size, &reduce, ctx) }
+        }
+        TreeWalkItem::Doc { depth, info } => {
+            let block = docinfo_block(info)?;
+            // SAFETY: a valid callback with a block it may keep.
+            let s = unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) };
+            if s <= 0 {
+                // SAFETY: not kept by the callback.
+                unsafe { c_free(block.cast()) };
+            }
+            s
+        }
+        TreeWalkItem::Local { depth, doc } => {
+            let info = crate::DocInfo {
+                id: doc.id.clone(),
+                ..Default::default()
+            };
+            let block = docinfo_block(&info)?;
+            // SAFETY: as above.
+            let s = unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) };
+            if s <= 0 {
+                // SAFETY: not kept by the callback.
+                unsafe { c_free(block.cast()) };
+            }
+            s
+        }
+    };
+    match status {
+        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
+        _ => Ok(Step::Continue),
+    }
+}
+
+/// Walks the by-id tree depth-first from `startDocID` (all when NULL): `callback` sees
+/// each node before its children (doc_info NULL, with subtree size and reduce value; the
+/// root first, at depth 0) and each document (reduce_value NULL, one level below its
+/// leaf). Options: COUCHSTORE_DELETES_ONLY, COUCHSTORE_NO_DELETES.
+///
+/// # Safety
+/// `db` must be a live handle; `startDocID` NULL or valid; `callback` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_walk_id_tree(
+    db: *mut Db,
+    startDocID: *const sized_buf,
+    options: couchstore_docinfos_options,
+    callback: couchstore_walk_tree_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_walk_id_tree", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        // SAFETY: NULL or a valid sized_buf.
+        let start = match unsafe { startDocID.as_ref() } {
+            Some(b) => Some(unsafe { buf_bytes(b) }?),
+            None => None,
+        };
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.walk_id_tree(start, options, &mut |item| unsafe { deliver_walk(cb, db, item, ctx) })
+    })
+}
+
+/// Walks the by-sequence tree from `startSequence`, as couchstore_walk_id_tree does.
+///
+/// # Safety
+/// `db` must be a live handle; `callback` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_walk_seq_tree(
+    db: *mut Db,
+    startSequence: u64,
+    options: couchstore_docinfos_options,
+    callback: couchstore_walk_tree_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_walk_seq_tree", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.walk_seq_tree(startSequence, options, &mut |item| unsafe {
+            deliver_walk(cb, db, item, ctx)
+        })
+    })
+}
+
+/// Walks the local-documents tree from `startLocalID` (all when NULL); each document is
+/// reported as a DocInfo carrying its id.
+///
+/// # Safety
+/// `db` must be a live handle; `startLocalID` NULL or valid; `callback` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_walk_local_tree(
+    db: *mut Db,
+    startLocalID: *const sized_buf,
+    callback: couchstore_walk_tree_callback_fn,
+    ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_walk_local_tree", || {
+        let cb = callback.ok_or(Error::InvalidArguments)?;
+        // SAFETY: NULL or a valid sized_buf.
+        let start = match unsafe { startLocalID.as_ref() } {
+            Some(b) => Some(unsafe { buf_bytes(b) }?),
+            None => None,
+        };
+        // SAFETY: live handle; valid callback.
+        unsafe { db_ref(db) }?.walk_local_tree(start, &mut |item| unsafe { deliver_walk(cb, db, item, ctx) })
+    })
+}
+
+/// Stores in `*count` the number of changes with sequence numbers in
+/// `[min_seq, max_seq]`, computed from the by-sequence tree's reduce values.
+///
+/// # Safety
+/// `db` must be a live handle; `count` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_changes_count(
+    db: *mut Db,
+    min_seq: u64,
+    max_seq: u64,
+    count: *mut u64,
+) -> couchstore_error_t {
+    guard("couchstore_changes_count", || {
+        // SAFETY: writable by the caller's guarantee (checked non-NULL).
+        let out = unsafe { super::boundary::non_null_mut(count) }?;
+        // SAFETY: live handle.
+        *out = unsafe { db_ref(db) }?.changes_count(min_seq, max_seq)?;
+        Ok(())
+    })
+}

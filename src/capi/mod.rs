@@ -1,0 +1,16 @@
+//! The C ABI: the classic couchstore API, with the original's names, signatures, struct
+//! layouts, flag values, error codes and ownership rules. This is the only module with
+//! `extern "C"` functions and raw pointers; every exported function runs through
+//! [`boundary::guard`], so panics and NULL pointers become error codes.
+#![allow(non_snake_case)]
+
+mod alloc;
+mod boundary;
+pub mod db;
+pub mod docs;
+pub mod iterate;
+pub mod local;
+pub mod misc;
+pub mod types;
+
+pub use types::*;
