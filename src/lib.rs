@@ -8,11 +8,16 @@
 //! - [`db`]: the safe Rust database API;
 //! - [`capi`]: the C ABI over it.
 
+/// cbindgen:ignore
 pub mod btree;
 pub mod capi;
+/// cbindgen:ignore
 pub mod db;
+/// cbindgen:ignore
 pub mod error;
+/// cbindgen:ignore
 pub mod file;
+/// cbindgen:ignore
 pub mod format;
 
 pub use db::{Db, DbInfo, DocInfo, LocalDoc, OpenOptions};

@@ -31,7 +31,10 @@ pub(crate) const PANIC_CODE: couchstore_error_t = COUCHSTORE_ERROR_ALLOC_FAIL;
 
 /// Runs the body of the exported function `name`, mapping errors to their codes and a
 /// panic to [`PANIC_CODE`].
-pub(crate) fn guard(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> couchstore_error_t {
+pub(crate) fn guard(
+    name: &'static str,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> couchstore_error_t {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => COUCHSTORE_SUCCESS,
         Ok(Err(e)) => {
@@ -80,7 +83,11 @@ pub(crate) unsafe fn non_null_mut<'a, T>(ptr: *mut T) -> Result<&'a mut T, Error
 /// A non-NULL `ptr` must point to `len` readable bytes for `'a`.
 pub(crate) unsafe fn bytes<'a>(ptr: *const c_void, len: usize) -> Result<&'a [u8], Error> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(Error::InvalidArguments) };
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(Error::InvalidArguments)
+        };
     }
     // SAFETY: non-NULL and, by the caller's guarantee, `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
@@ -104,7 +111,10 @@ pub(crate) unsafe fn db_ref<'a>(db: *mut Db) -> Result<Ref<'a, crate::Db>, Error
     let handle = unsafe { non_null(db.cast_const()) }?;
     // Reads may nest (a callback reading during an iteration); a read during a write
     // cannot happen on one thread, but fail cleanly if it does.
-    handle.inner.try_borrow().map_err(|_| Error::InvalidArguments)
+    handle
+        .inner
+        .try_borrow()
+        .map_err(|_| Error::InvalidArguments)
 }
 
 /// The handle behind a C `Db*`, for writing. Refused with INVALID_ARGUMENTS while the
@@ -115,7 +125,10 @@ pub(crate) unsafe fn db_ref<'a>(db: *mut Db) -> Result<Ref<'a, crate::Db>, Error
 pub(crate) unsafe fn db_mut<'a>(db: *mut Db) -> Result<RefMut<'a, crate::Db>, Error> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { non_null(db.cast_const()) }?;
-    handle.inner.try_borrow_mut().map_err(|_| Error::InvalidArguments)
+    handle
+        .inner
+        .try_borrow_mut()
+        .map_err(|_| Error::InvalidArguments)
 }
 
 /// Allocates `size` bytes with the C allocator (so C code may also `free()` what the
@@ -123,7 +136,11 @@ pub(crate) unsafe fn db_mut<'a>(db: *mut Db) -> Result<RefMut<'a, crate::Db>, Er
 pub(crate) fn c_alloc(size: usize) -> Result<*mut u8, Error> {
     // SAFETY: malloc has no preconditions; a NULL result is handled.
     let p = unsafe { libc::malloc(size.max(1)) }.cast::<u8>();
-    if p.is_null() { Err(Error::AllocFail) } else { Ok(p) }
+    if p.is_null() {
+        Err(Error::AllocFail)
+    } else {
+        Ok(p)
+    }
 }
 
 /// Frees memory from [`c_alloc`]; NULL is ignored.

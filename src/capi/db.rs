@@ -123,7 +123,13 @@ pub unsafe extern "C" fn couchstore_rewind_db_header(db: *mut Db) -> couchstore_
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_fastforward_db_header(db: *mut Db) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
-    unsafe { move_or_free(db, "couchstore_fastforward_db_header", crate::Db::fast_forward) }
+    unsafe {
+        move_or_free(
+            db,
+            "couchstore_fastforward_db_header",
+            crate::Db::fast_forward,
+        )
+    }
 }
 
 /// # Safety
@@ -228,7 +234,9 @@ pub unsafe extern "C" fn couchstore_commit(db: *mut Db) -> couchstore_error_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
-    guard("couchstore_commit_ex", || unsafe { db_mut(db) }?.commit_with_timestamp(timestamp))
+    guard("couchstore_commit_ex", || {
+        unsafe { db_mut(db) }?.commit_with_timestamp(timestamp)
+    })
 }
 
 /// Sets the purge sequence stored by the next commit.
@@ -236,7 +244,12 @@ pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> co
 /// # Safety
 /// `target` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_set_purge_seq(target: *mut Db, purge_seq: u64) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_set_purge_seq(
+    target: *mut Db,
+    purge_seq: u64,
+) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
-    guard("couchstore_set_purge_seq", || unsafe { db_mut(target) }?.set_purge_seq(purge_seq))
+    guard("couchstore_set_purge_seq", || {
+        unsafe { db_mut(target) }?.set_purge_seq(purge_seq)
+    })
 }

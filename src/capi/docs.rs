@@ -29,7 +29,18 @@ pub unsafe extern "C" fn couchstore_save_document(
     let infos = [info];
     guard("couchstore_save_document", || {
         // SAFETY: one-element arrays of the caller's pointers.
-        unsafe { save(db, docs.as_ptr(), infos.as_ptr(), std::ptr::null(), 1, options, None, std::ptr::null_mut()) }
+        unsafe {
+            save(
+                db,
+                docs.as_ptr(),
+                infos.as_ptr(),
+                std::ptr::null(),
+                1,
+                options,
+                None,
+                std::ptr::null_mut(),
+            )
+        }
     })
 }
 
@@ -51,7 +62,16 @@ pub unsafe extern "C" fn couchstore_save_documents(
     guard("couchstore_save_documents", || {
         // SAFETY: forwarded from the caller.
         unsafe {
-            save(db, docs.cast(), infos.cast_const(), std::ptr::null(), numDocs, options, None, std::ptr::null_mut())
+            save(
+                db,
+                docs.cast(),
+                infos.cast_const(),
+                std::ptr::null(),
+                numDocs,
+                options,
+                None,
+                std::ptr::null_mut(),
+            )
         }
     })
 }
@@ -78,7 +98,18 @@ pub unsafe extern "C" fn couchstore_save_documents_and_callback(
 ) -> couchstore_error_t {
     guard("couchstore_save_documents_and_callback", || {
         // SAFETY: forwarded from the caller.
-        unsafe { save(db, docs, infos, userReqs, numDocs, options, save_cb, save_cb_ctx) }
+        unsafe {
+            save(
+                db,
+                docs,
+                infos,
+                userReqs,
+                numDocs,
+                options,
+                save_cb,
+                save_cb_ctx,
+            )
+        }
     })
 }
 
@@ -238,7 +269,11 @@ pub unsafe extern "C" fn couchstore_open_document(
         // SAFETY: live handle.
         let inner = unsafe { db_ref(db) }?;
         let info = inner.docinfo_by_id(key)?;
-        let data = inner.read_doc_body(info.bp, info.content_meta, options & DECOMPRESS_DOC_BODIES != 0)?;
+        let data = inner.read_doc_body(
+            info.bp,
+            info.content_meta,
+            options & DECOMPRESS_DOC_BODIES != 0,
+        )?;
         *out = doc_block(sized(id.cast_mut().cast(), idlen), &data)?;
         Ok(())
     })
@@ -288,7 +323,10 @@ pub unsafe extern "C" fn couchstore_free_document(doc: *mut Doc) {
 /// # Safety
 /// `id` and `rev_meta` must be NULL or valid sized_bufs.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_alloc_docinfo(id: *const sized_buf, rev_meta: *const sized_buf) -> *mut DocInfo {
+pub unsafe extern "C" fn couchstore_alloc_docinfo(
+    id: *const sized_buf,
+    rev_meta: *const sized_buf,
+) -> *mut DocInfo {
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: NULL or valid by the caller's guarantee.
         let (id, meta) = unsafe { (id.as_ref(), rev_meta.as_ref()) };
@@ -299,7 +337,10 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(id: *const sized_buf, rev_meta
         let (Ok(id_bytes), Ok(meta_bytes)) = (id_bytes, meta_bytes) else {
             return std::ptr::null_mut();
         };
-        let (id_len, meta_len) = (id_bytes.map_or(0, <[u8]>::len), meta_bytes.map_or(0, <[u8]>::len));
+        let (id_len, meta_len) = (
+            id_bytes.map_or(0, <[u8]>::len),
+            meta_bytes.map_or(0, <[u8]>::len),
+        );
         let Ok(p) = c_alloc(size_of::<DocInfo>() + id_len + meta_len) else {
             return std::ptr::null_mut();
         };
@@ -309,7 +350,11 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(id: *const sized_buf, rev_meta
             let meta_at = put(id_at, id_bytes.unwrap_or(&[]));
             put(meta_at, meta_bytes.unwrap_or(&[]));
             let field = |present: bool, at: *mut u8, len| {
-                if present { sized(at, len) } else { sized(std::ptr::null_mut(), 0) }
+                if present {
+                    sized(at, len)
+                } else {
+                    sized(std::ptr::null_mut(), 0)
+                }
             };
             p.cast::<DocInfo>().write(DocInfo {
                 id: field(id_bytes.is_some(), id_at, id_len),

@@ -50,7 +50,8 @@ pub unsafe extern "C" fn couchstore_changes_since(
     guard("couchstore_changes_since", || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.changes_since(since, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?
+            .changes_since(since, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
     })
 }
 
@@ -99,9 +100,13 @@ pub unsafe extern "C" fn couchstore_docinfos_by_sequence(
         let n = numDocs as usize;
         // SAFETY: `sequence` holds numDocs values (NULL only with 0).
         let raw = unsafe { bytes(sequence.cast(), n * 8) }?;
-        let seqs: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("8"))).collect();
+        let seqs: Vec<u64> = raw
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().expect("8")))
+            .collect();
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.docinfos_by_sequence(&seqs, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?
+            .docinfos_by_sequence(&seqs, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
     })
 }
 
@@ -131,7 +136,8 @@ pub unsafe extern "C" fn couchstore_docinfos_by_id(
             .map(|i| unsafe { buf_bytes(&*ids.add(i)) })
             .collect::<Result<Vec<&[u8]>, Error>>()?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.docinfos_by_id(&keys, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?
+            .docinfos_by_id(&keys, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
     })
 }
 
@@ -141,19 +147,39 @@ pub unsafe extern "C" fn couchstore_docinfos_by_id(
 /// # Safety
 /// `cb` must be a valid C callback.
 unsafe fn deliver_walk(
-    cb: unsafe extern "C" fn(*mut Db, c_int, *const DocInfo, u64, *const sized_buf, *mut c_void) -> c_int,
+    cb: unsafe extern "C" fn(
+        *mut Db,
+        c_int,
+        *const DocInfo,
+        u64,
+        *const sized_buf,
+        *mut c_void,
+    ) -> c_int,
     db: *mut Db,
     item: TreeWalkItem<'_>,
     ctx: *mut c_void,
 ) -> Result<Step, Error> {
     let status = match item {
-        TreeWalkItem::Node { depth, subtree_size, reduce } => {
+        TreeWalkItem::Node {
+            depth,
+            subtree_size,
+            reduce,
+        } => {
             let reduce = sized_buf {
                 buf: reduce.as_ptr().cast_mut().cast(),
                 size: reduce.len(),
             };
             // SAFETY: a valid callback; the reduce value lives for the call.
-            unsafe { cb(db, depth as c_int, std::ptr::null(), subtree_size, &reduce, ctx) }
+            unsafe {
+                cb(
+                    db,
+                    depth as c_int,
+                    std::ptr::null(),
+                    subtree_size,
+                    &reduce,
+                    ctx,
+                )
+            }
         }
         TreeWalkItem::Doc { depth, info } => {
             let block = docinfo_block(info)?;
@@ -209,7 +235,9 @@ pub unsafe extern "C" fn couchstore_walk_id_tree(
             None => None,
         };
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.walk_id_tree(start, options, &mut |item| unsafe { deliver_walk(cb, db, item, ctx) })
+        unsafe { db_ref(db) }?.walk_id_tree(start, options, &mut |item| unsafe {
+            deliver_walk(cb, db, item, ctx)
+        })
     })
 }
 
@@ -254,7 +282,9 @@ pub unsafe extern "C" fn couchstore_walk_local_tree(
             None => None,
         };
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.walk_local_tree(start, &mut |item| unsafe { deliver_walk(cb, db, item, ctx) })
+        unsafe { db_ref(db) }?.walk_local_tree(start, &mut |item| unsafe {
+            deliver_walk(cb, db, item, ctx)
+        })
     })
 }
 

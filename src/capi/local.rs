@@ -3,7 +3,9 @@
 use std::ffi::c_void;
 
 use super::alloc::local_doc_block;
-use super::boundary::{buf_bytes, bytes, c_free, db_mut, db_ref, guard, guard_value, non_null, non_null_mut};
+use super::boundary::{
+    buf_bytes, bytes, c_free, db_mut, db_ref, guard, guard_value, non_null, non_null_mut,
+};
 use super::types::*;
 
 /// Reads the local document `id`; free it with couchstore_free_local_document.
@@ -35,7 +37,10 @@ pub unsafe extern "C" fn couchstore_open_local_document(
 /// # Safety
 /// `db` must be a live handle; `lDoc` a valid LocalDoc.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_save_local_document(db: *mut Db, lDoc: *mut LocalDoc) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_save_local_document(
+    db: *mut Db,
+    lDoc: *mut LocalDoc,
+) -> couchstore_error_t {
     guard("couchstore_save_local_document", || {
         // SAFETY: forwarded from the caller.
         let doc = unsafe { non_null(lDoc.cast_const()) }?;
@@ -43,7 +48,11 @@ pub unsafe extern "C" fn couchstore_save_local_document(db: *mut Db, lDoc: *mut 
         let local = crate::LocalDoc {
             // SAFETY: the buffers of a valid LocalDoc.
             id: unsafe { buf_bytes(&doc.id) }?.to_vec(),
-            json: if deleted { Vec::new() } else { unsafe { buf_bytes(&doc.json) }?.to_vec() },
+            json: if deleted {
+                Vec::new()
+            } else {
+                unsafe { buf_bytes(&doc.json) }?.to_vec()
+            },
             deleted,
         };
         // SAFETY: live handle.

@@ -10,7 +10,9 @@ use crate::error::Error;
 /// for the codes it leaves without text. Never NULL; the string is static.
 #[unsafe(no_mangle)]
 pub extern "C" fn couchstore_strerror(errcode: couchstore_error_t) -> *const c_char {
-    guard_value(c"unknown error".as_ptr(), || crate::error::strerror_c(errcode).as_ptr())
+    guard_value(c"unknown error".as_ptr(), || {
+        crate::error::strerror_c(errcode).as_ptr()
+    })
 }
 
 /// Copies `text` into `buf[..size]`, truncated and always NUL-terminated.
@@ -36,7 +38,11 @@ unsafe fn copy_out(text: &str, buf: *mut c_char, size: usize) -> Result<(), Erro
 /// # Safety
 /// `buf` must point to `size` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_last_os_error(_db: *const Db, buf: *mut c_char, size: usize) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_last_os_error(
+    _db: *const Db,
+    buf: *mut c_char,
+    size: usize,
+) -> couchstore_error_t {
     guard("couchstore_last_os_error", || {
         let errno = crate::file::couch_file::last_os_error();
         // SAFETY: strerror returns a valid NUL-terminated string for any errno.
@@ -59,5 +65,7 @@ pub unsafe extern "C" fn couchstore_last_internal_error(
 ) -> couchstore_error_t {
     let text = last_internal_error();
     // SAFETY: forwarded from the caller.
-    guard("couchstore_last_internal_error", || unsafe { copy_out(&text, buf, size) })
+    guard("couchstore_last_internal_error", || unsafe {
+        copy_out(&text, buf, size)
+    })
 }

@@ -1,0 +1,238 @@
+//! The C conformance suite (`capi-tests/*.c`) and `../shared/tools/refdump.cc`, built
+//! with the `cc` crate's compiler against the public header and a freshly built
+//! `libcouchstore.so`, and run — under valgrind when it is installed, so leaks and
+//! invalid accesses fail the test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::golden_dir;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the shared library once (release, own target directory: the outer cargo
+/// holds the lock of the normal one) and returns the directory holding it.
+fn library_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = root().join("target/capi");
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--lib", "--target-dir"])
+            .arg(&target)
+            .current_dir(root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building libcouchstore.so failed");
+        let dir = target.join("release");
+        assert!(dir.join("libcouchstore.so").exists());
+        dir
+    })
+}
+
+fn compiler(cpp: bool) -> cc::Tool {
+    let target = env!("COUCHSTORE_BUILD_TARGET");
+    cc::Build::new()
+        .cargo_metadata(false)
+        .cpp(cpp)
+        .target(target)
+        .host(target)
+        .opt_level(1)
+        .debug(true)
+        .get_compiler()
+}
+
+/// Compiles `sources` into an executable linked against the shared library.
+fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
+    let lib = library_dir();
+    let out = lib.join("capi-tests");
+    std::fs::create_dir_all(&out).unwrap();
+    let exe = out.join(name);
+    let mut cmd = compiler(cpp).to_command();
+    if cpp {
+        // refdump is an outside client: built as its README builds it.
+        cmd.args(["-std=c++17", "-Wall"]);
+    } else {
+        cmd.args([
+            "-std=c99",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
+        .args(["-Wno-unused-function", "-Wno-missing-field-initializers"]);
+    }
+    cmd.arg("-I")
+        .arg(root().join("include"))
+        .args(sources)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(lib)
+        .arg("-lcouchstore")
+        .arg("-lpthread")
+        .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let output = cmd.output().expect("the C compiler runs");
+    assert!(
+        output.status.success(),
+        "compiling {name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exe
+}
+
+fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `exe args`, under valgrind when available; returns stdout.
+fn run(exe: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let mut cmd = if valgrind_available() {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "-q",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect",
+        ])
+        .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    let output = cmd.args(args).output().expect("the test program runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} failed ({}):\n{stdout}\n{stderr}",
+        exe.display(),
+        output.status
+    );
+    stdout
+}
+
+fn c_suite(name: &str) {
+    let exe = build(name, &[root().join(format!("capi-tests/{name}.c"))], false);
+    let scratch = tempfile::tempdir().unwrap();
+    let golden = golden_dir();
+    let out = run(&exe, &[scratch.path().as_os_str(), golden.as_os_str()]);
+    print!("{out}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(summary.ends_with(" passed, 0 failed"), "{name}: {summary}");
+    assert!(!summary.starts_with("0 passed"), "{name} ran no test");
+}
+
+#[test]
+fn c_layout_and_constants() {
+    c_suite("test_layout");
+}
+
+#[test]
+fn c_open_close_flags_headers() {
+    c_suite("test_open");
+}
+
+#[test]
+fn c_documents_iteration_local_docs() {
+    c_suite("test_docs");
+}
+
+#[test]
+fn c_one_writer_many_readers() {
+    c_suite("test_threads");
+}
+
+/// refdump, written for the original's C API, compiles unchanged and prints every golden
+/// manifest (but the two fields only the original's C++ API gives).
+#[test]
+fn refdump_reproduces_every_golden_manifest() {
+    let exe = build(
+        "refdump",
+        &[root().join("../shared/tools/refdump.cc")],
+        true,
+    );
+    let valgrind = valgrind_available();
+    for name in common::golden_names() {
+        let file = golden_dir().join(format!("{name}.couch"));
+        // valgrind is slow on the 30000-document file: run that one natively.
+        let out = if valgrind && name == "large_v13" {
+            let o = Command::new(&exe).arg(&file).output().unwrap();
+            assert!(o.status.success());
+            String::from_utf8(o.stdout).unwrap()
+        } else {
+            run(&exe, &[file.as_os_str()])
+        };
+        let mut got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut want = common::manifest(&name);
+        for v in [&mut got, &mut want] {
+            let strip = |h: &mut serde_json::Value| {
+                let h = h.as_object_mut().unwrap();
+                h.remove("version");
+                h.remove("timestamp");
+            };
+            strip(&mut v["current"]);
+            for h in v["headers_newest_first"].as_array_mut().unwrap() {
+                strip(h);
+            }
+        }
+        assert!(
+            got == want,
+            "{name}: refdump output differs from the manifest"
+        );
+    }
+}
+
+/// The shared library has the original's soname and exports exactly the functions the
+/// header declares.
+#[test]
+fn shared_library_exports_only_the_api() {
+    let so = library_dir().join("libcouchstore.so");
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm runs");
+    let mut exported: Vec<String> = String::from_utf8(nm.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    exported.sort();
+    let header = std::fs::read_to_string(root().join("include/libcouchstore/couch_db.h")).unwrap();
+    let mut declared: Vec<String> = header
+        .lines()
+        .filter_map(|l| {
+            let name = l
+                .split('(')
+                .next()?
+                .split(|c: char| c.is_whitespace() || c == '*')
+                .next_back()?;
+            (name.starts_with("couchstore_") && l.contains('(') && !l.starts_with("typedef"))
+                .then(|| name.to_owned())
+        })
+        .collect();
+    declared.sort();
+    declared.dedup();
+    assert_eq!(exported, declared);
+    let readelf = Command::new("readelf")
+        .arg("-d")
+        .arg(&so)
+        .output()
+        .expect("readelf runs");
+    let dynamic = String::from_utf8(readelf.stdout).unwrap();
+    assert!(
+        dynamic.contains("Library soname: [libcouchstore.so]"),
+        "{dynamic}"
+    );
+}
