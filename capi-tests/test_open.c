@@ -48,6 +48,33 @@ TEST(create_then_reopen) {
     couchstore_free_db(db);
 }
 
+TEST(no_commit_at_create) {
+    const char *path = tmp_path("nocommit.couch");
+    const couchstore_open_flags no_commit = COUCHSTORE_OPEN_FLAG_CREATE | COUCHSTORE_OPEN_FLAG_NO_COMMIT_AT_CREATE;
+    Db *db = NULL;
+    REQUIRE_OK(couchstore_open_db(path, no_commit, &db));
+    REQUIRE_OK(couchstore_close_file(db));
+    REQUIRE_OK(couchstore_free_db(db));
+    CHECK_EQ(file_size(path), 0);
+    CHECK_EQ(couchstore_open_db(path, COUCHSTORE_OPEN_FLAG_RDONLY, &db), COUCHSTORE_ERROR_NO_HEADER);
+    CHECK_EQ(couchstore_open_db(path, no_commit, &db), COUCHSTORE_ERROR_NO_HEADER);
+    CHECK_EQ(couchstore_open_db(path, 0, &db), COUCHSTORE_ERROR_NO_HEADER);
+    unlink(path);
+    /* Items saved before the first header are committed by it. */
+    REQUIRE_OK(couchstore_open_db(path, no_commit, &db));
+    REQUIRE_OK(save_one(db, "a", "alpha"));
+    REQUIRE_OK(couchstore_commit(db));
+    REQUIRE_OK(couchstore_close_file(db));
+    REQUIRE_OK(couchstore_free_db(db));
+    REQUIRE_OK(couchstore_open_db(path, COUCHSTORE_OPEN_FLAG_RDONLY, &db));
+    DbInfo info;
+    REQUIRE_OK(couchstore_db_info(db, &info));
+    CHECK_EQ(info.header_position, 4096);
+    CHECK_EQ(info.doc_count, 1);
+    couchstore_close_file(db);
+    couchstore_free_db(db);
+}
+
 TEST(legacy_crc_makes_format_11) {
     const char *path = tmp_path("legacy.couch");
     Db *db = NULL;
@@ -242,6 +269,50 @@ TEST(rewind_and_fast_forward) {
     CHECK_EQ(couchstore_fastforward_db_header(db), COUCHSTORE_ERROR_DB_NO_LONGER_VALID);
 }
 
+TEST(header_info_and_seeking) {
+    const char *path = tmp_path("seek.couch");
+    Db *w = NULL, *r = NULL;
+    REQUIRE_OK(couchstore_open_db(path, COUCHSTORE_OPEN_FLAG_CREATE, &w));
+    REQUIRE_OK(couchstore_open_db(path, COUCHSTORE_OPEN_FLAG_RDONLY, &r));
+    REQUIRE_OK(save_one(w, "a", "1"));
+    REQUIRE_OK(couchstore_commit_ex(w, 12345));
+    uint64_t first = couchstore_get_header_position(w);
+    REQUIRE_OK(save_one(w, "b", "2"));
+    REQUIRE_OK(couchstore_commit_ex(w, 67890));
+    couchstore_header_info h;
+    REQUIRE_OK(couchstore_get_header_info(w, &h));
+    CHECK_EQ(h.version, 13);
+    CHECK_EQ(h.timestamp, 67890);
+    CHECK_EQ(h.update_seq, 2);
+    CHECK_EQ(h.doc_count, 2);
+    CHECK(strcmp(h.filename, path) == 0);
+    /* The reader opened before both commits sees them only after seeking. */
+    REQUIRE_OK(couchstore_get_header_info(r, &h));
+    CHECK_EQ(h.update_seq, 0);
+    REQUIRE_OK(couchstore_seek_newest_header(r));
+    REQUIRE_OK(couchstore_get_header_info(r, &h));
+    CHECK_EQ(h.update_seq, 2);
+    CHECK_EQ(h.header_position, couchstore_get_header_position(w));
+    REQUIRE_OK(couchstore_seek_header(r, (cs_off_t)first));
+    REQUIRE_OK(couchstore_get_header_info(r, &h));
+    CHECK_EQ(h.update_seq, 1);
+    CHECK_EQ(h.timestamp, 12345);
+    /* Not a header: refused, the handle stays put. */
+    CHECK_EQ(couchstore_seek_header(r, (cs_off_t)first + 1), COUCHSTORE_ERROR_NO_HEADER);
+    CHECK_EQ(couchstore_seek_header(r, 4096 * 1000), COUCHSTORE_ERROR_NO_HEADER);
+    CHECK_EQ(couchstore_seek_header(r, -1), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    CHECK_EQ(couchstore_get_header_position(r), first);
+    /* A writer with uncommitted changes may not seek to the newest header. */
+    REQUIRE_OK(save_one(w, "c", "3"));
+    CHECK_EQ(couchstore_seek_newest_header(w), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    CHECK_EQ(couchstore_get_header_info(NULL, &h), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    CHECK_EQ(couchstore_get_header_info(r, NULL), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    couchstore_close_file(w);
+    couchstore_free_db(w);
+    couchstore_close_file(r);
+    couchstore_free_db(r);
+}
+
 TEST(golden_files_open_with_their_manifest_headers) {
     static const struct {
         const char *name;
@@ -263,6 +334,9 @@ TEST(golden_files_open_with_their_manifest_headers) {
         CHECK_EQ(info.deleted_count, files[i].deleted);
         CHECK_EQ(info.space_used, files[i].space);
         CHECK_EQ(info.file_size, files[i].size);
+        couchstore_header_info h;
+        REQUIRE_OK(couchstore_get_header_info(db, &h));
+        CHECK_EQ(h.version, strstr(files[i].name, "v11") ? 11 : 13);
         couchstore_close_file(db);
         couchstore_free_db(db);
     }
@@ -283,7 +357,7 @@ TEST(last_errors) {
     CHECK_EQ(couchstore_last_internal_error(NULL, buf, 0), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
 }
 
-RUN_TESTS(T(create_then_reopen), T(legacy_crc_makes_format_11), T(open_errors), T(file_ops),
+RUN_TESTS(T(create_then_reopen), T(no_commit_at_create), T(legacy_crc_makes_format_11), T(open_errors), T(file_ops),
           T(flags_unbuffered_nodesize_periodic_sync), T(closed_and_read_only_handles),
-          T(null_handles_are_invalid_arguments), T(rewind_and_fast_forward),
+          T(null_handles_are_invalid_arguments), T(rewind_and_fast_forward), T(header_info_and_seeking),
           T(golden_files_open_with_their_manifest_headers), T(last_errors))

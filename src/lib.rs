@@ -8,6 +8,8 @@
 //! - [`db`]: the safe Rust database API;
 //! - [`capi`]: the C ABI over it.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 /// cbindgen:ignore
 pub mod btree;
 pub mod capi;

@@ -198,6 +198,57 @@ typedef void (*save_callback_fn)(const DocInfo *old_info,
 typedef uint64_t couchstore_open_options;
 
 /**
+ * Facts of a handle's current header (the original's `cb::couchstore::Header`).
+ */
+struct _couchstore_header_info {
+  /**
+   * On-disk format version: 11, 12 or 13.
+   */
+  uint32_t version;
+  /**
+   * Commit timestamp (format 13; 0 before).
+   */
+  uint64_t timestamp;
+  /**
+   * Last sequence number assigned.
+   */
+  uint64_t update_seq;
+  /**
+   * Purge sequence number.
+   */
+  uint64_t purge_seq;
+  /**
+   * Offset of the header in the file.
+   */
+  uint64_t header_position;
+  /**
+   * The path given when opening (valid until the handle is freed).
+   */
+  const char *filename;
+  /**
+   * Live documents.
+   */
+  uint64_t doc_count;
+  /**
+   * Deleted documents.
+   */
+  uint64_t deleted_count;
+  /**
+   * Disk space used by live data.
+   */
+  uint64_t space_used;
+  /**
+   * Size of the file as the handle knows it.
+   */
+  uint64_t file_size;
+};
+
+/**
+ * Facts of a handle's current header.
+ */
+typedef struct _couchstore_header_info couchstore_header_info;
+
+/**
  * Options for iterating documents.
  */
 typedef uint64_t couchstore_docinfos_options;
@@ -400,6 +451,11 @@ typedef struct _local_doc LocalDoc;
  * With CREATE: fail if the file exists.
  */
 #define COUCHSTORE_OPEN_FLAG_EXCL 16
+
+/**
+ * With CREATE: write no header when creating the file (the first commit does).
+ */
+#define COUCHSTORE_OPEN_FLAG_NO_COMMIT_AT_CREATE 32
 
 /**
  * Read-buffer configuration (accepted and ignored).
@@ -709,6 +765,37 @@ DocInfo *couchstore_alloc_docinfo(const sized_buf *id,
  * `docinfo` must be NULL or a DocInfo this library allocated, not yet freed.
  */
 void couchstore_free_docinfo(DocInfo *docinfo);
+
+/**
+ * Fills `info` with the facts of the handle's current header.
+ *
+ * # Safety
+ * `db` must be a live handle; `info` writable.
+ */
+couchstore_error_t couchstore_get_header_info(Db *db,
+                                              couchstore_header_info *info);
+
+/**
+ * Moves the handle to the header at `offset`, which must be a valid header of the
+ * file (COUCHSTORE_ERROR_NO_HEADER, or the checksum/version error, otherwise; the
+ * handle then stays where it was). Uncommitted changes of the handle are dropped.
+ *
+ * # Safety
+ * `db` must be a live handle.
+ */
+couchstore_error_t couchstore_seek_header(Db *db,
+                                          cs_off_t offset);
+
+/**
+ * Moves the handle to the newest header in the file, re-reading the file's size first,
+ * so it sees what other handles committed since it opened (as reopening would).
+ * Refused with COUCHSTORE_ERROR_INVALID_ARGUMENTS while the handle has uncommitted
+ * changes.
+ *
+ * # Safety
+ * `db` must be a live handle.
+ */
+couchstore_error_t couchstore_seek_newest_header(Db *db);
 
 /**
  * Calls `callback` for every change with sequence number ≥ `since`, in sequence

@@ -102,6 +102,19 @@ pub(crate) unsafe fn buf_bytes<'a>(buf: &sized_buf) -> Result<&'a [u8], Error> {
     unsafe { bytes(buf.buf.cast_const().cast(), buf.size) }
 }
 
+/// The bytes of an optional `sized_buf` (a start key): `None` for NULL.
+///
+/// # Safety
+/// `buf` must be NULL or point to a valid `sized_buf` whose bytes live for `'a`.
+pub(crate) unsafe fn opt_buf_bytes<'a>(buf: *const sized_buf) -> Result<Option<&'a [u8]>, Error> {
+    // SAFETY: NULL or valid by the caller's guarantee.
+    match unsafe { buf.as_ref() } {
+        // SAFETY: a valid sized_buf by the caller's guarantee.
+        Some(b) => Ok(Some(unsafe { buf_bytes(b) }?)),
+        None => Ok(None),
+    }
+}
+
 /// The handle behind a C `Db*`, for reading.
 ///
 /// # Safety

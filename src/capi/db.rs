@@ -233,8 +233,8 @@ pub unsafe extern "C" fn couchstore_commit(db: *mut Db) -> couchstore_error_t {
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> couchstore_error_t {
-    // SAFETY: live handle by the caller's guarantee.
     guard("couchstore_commit_ex", || {
+        // SAFETY: live handle by the caller's guarantee.
         unsafe { db_mut(db) }?.commit_with_timestamp(timestamp)
     })
 }
@@ -248,8 +248,8 @@ pub unsafe extern "C" fn couchstore_set_purge_seq(
     target: *mut Db,
     purge_seq: u64,
 ) -> couchstore_error_t {
-    // SAFETY: live handle by the caller's guarantee.
     guard("couchstore_set_purge_seq", || {
+        // SAFETY: live handle by the caller's guarantee.
         unsafe { db_mut(target) }?.set_purge_seq(purge_seq)
     })
 }

@@ -147,8 +147,8 @@ unsafe fn save(
             // SAFETY: `docs` holds n pointers, each NULL or to a valid Doc.
             unsafe { docs.add(i).read().as_ref() }
         };
-        // SAFETY: the buffers of a valid DocInfo / Doc.
         let body = match doc {
+            // SAFETY: the body buffer of a valid Doc.
             Some(d) => Some(unsafe { buf_bytes(&d.data) }?),
             None => None,
         };

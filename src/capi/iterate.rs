@@ -3,7 +3,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::alloc::docinfo_block;
-use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard};
+use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard, opt_buf_bytes};
 use super::types::*;
 use crate::btree::Step;
 use crate::db::TreeWalkItem;
@@ -70,11 +70,8 @@ pub unsafe extern "C" fn couchstore_all_docs(
 ) -> couchstore_error_t {
     guard("couchstore_all_docs", || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
-        // SAFETY: NULL or a valid sized_buf.
-        let start = match unsafe { startKeyPtr.as_ref() } {
-            Some(b) => Some(unsafe { buf_bytes(b) }?),
-            None => None,
-        };
+        // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
+        let start = unsafe { opt_buf_bytes(startKeyPtr) }?;
         // SAFETY: live handle; valid callback.
         unsafe { db_ref(db) }?.all_docs(start, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
     })
@@ -229,11 +226,8 @@ pub unsafe extern "C" fn couchstore_walk_id_tree(
 ) -> couchstore_error_t {
     guard("couchstore_walk_id_tree", || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
-        // SAFETY: NULL or a valid sized_buf.
-        let start = match unsafe { startDocID.as_ref() } {
-            Some(b) => Some(unsafe { buf_bytes(b) }?),
-            None => None,
-        };
+        // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
+        let start = unsafe { opt_buf_bytes(startDocID) }?;
         // SAFETY: live handle; valid callback.
         unsafe { db_ref(db) }?.walk_id_tree(start, options, &mut |item| unsafe {
             deliver_walk(cb, db, item, ctx)
@@ -276,11 +270,8 @@ pub unsafe extern "C" fn couchstore_walk_local_tree(
 ) -> couchstore_error_t {
     guard("couchstore_walk_local_tree", || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
-        // SAFETY: NULL or a valid sized_buf.
-        let start = match unsafe { startLocalID.as_ref() } {
-            Some(b) => Some(unsafe { buf_bytes(b) }?),
-            None => None,
-        };
+        // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
+        let start = unsafe { opt_buf_bytes(startLocalID) }?;
         // SAFETY: live handle; valid callback.
         unsafe { db_ref(db) }?.walk_local_tree(start, &mut |item| unsafe {
             deliver_walk(cb, db, item, ctx)

@@ -45,16 +45,15 @@ pub unsafe extern "C" fn couchstore_save_local_document(
         // SAFETY: forwarded from the caller.
         let doc = unsafe { non_null(lDoc.cast_const()) }?;
         let deleted = doc.deleted != 0;
-        let local = crate::LocalDoc {
-            // SAFETY: the buffers of a valid LocalDoc.
-            id: unsafe { buf_bytes(&doc.id) }?.to_vec(),
-            json: if deleted {
-                Vec::new()
-            } else {
-                unsafe { buf_bytes(&doc.json) }?.to_vec()
-            },
-            deleted,
+        // SAFETY: the id buffer of a valid LocalDoc.
+        let id = unsafe { buf_bytes(&doc.id) }?.to_vec();
+        let json = if deleted {
+            Vec::new()
+        } else {
+            // SAFETY: the json buffer of a valid LocalDoc (ignored for a deletion).
+            unsafe { buf_bytes(&doc.json) }?.to_vec()
         };
+        let local = crate::LocalDoc { id, json, deleted };
         // SAFETY: live handle.
         unsafe { db_mut(db) }?.save_local_document(&local)
     })

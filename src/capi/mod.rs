@@ -3,11 +3,13 @@
 //! `extern "C"` functions and raw pointers; every exported function runs through
 //! [`boundary::guard`], so panics and NULL pointers become error codes.
 #![allow(non_snake_case)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod alloc;
 mod boundary;
 pub mod db;
 pub mod docs;
+pub mod header;
 pub mod iterate;
 pub mod local;
 pub mod misc;

@@ -166,6 +166,8 @@ pub const COUCHSTORE_OPEN_WITH_LEGACY_CRC: couchstore_open_flags = 4;
 pub const COUCHSTORE_OPEN_FLAG_UNBUFFERED: couchstore_open_flags = 8;
 /// With CREATE: fail if the file exists.
 pub const COUCHSTORE_OPEN_FLAG_EXCL: couchstore_open_flags = 16;
+/// With CREATE: write no header when creating the file (the first commit does).
+pub const COUCHSTORE_OPEN_FLAG_NO_COMMIT_AT_CREATE: couchstore_open_flags = 32;
 /// Read-buffer configuration (accepted and ignored).
 pub const COUCHSTORE_OPEN_WITH_CUSTOM_BUFFER: couchstore_open_flags = 0xff00;
 /// B+tree node sizes: bits 16-19 leaf (kv) size, 20-23 interior (kp) size, in KiB.

@@ -46,12 +46,27 @@ impl Db {
     /// Opens (or with CREATE, creates) the database file at `path`.
     pub fn open(path: impl AsRef<Path>, flags: OpenFlags) -> Result<Db> {
         let path = path.as_ref();
-        let file = open_file(path, flags)?;
-        Self::open_backend(Box::new(FileBackend::new(file)), path_string(path), flags)
+        let (file, created) = open_file(path, flags)?;
+        Self::open_with(
+            Box::new(FileBackend::new(file)),
+            path_string(path),
+            flags,
+            created,
+        )
     }
 
     /// Opens a database over any backend (an in-memory or fault-injecting one in tests).
+    /// An empty backend counts as a file this call created.
     pub fn open_backend(backend: Box<dyn Backend>, name: String, flags: OpenFlags) -> Result<Db> {
+        Self::open_with(backend, name, flags, true)
+    }
+
+    fn open_with(
+        backend: Box<dyn Backend>,
+        name: String,
+        flags: OpenFlags,
+        created: bool,
+    ) -> Result<Db> {
         let mut file = CouchFile::new(backend)?;
         if flags.has(OpenFlags::UNBUFFERED) {
             file.set_buffer_limit(0);
@@ -77,8 +92,16 @@ impl Db {
                 FormatVersion::CURRENT
             };
             file.set_checksum(ChecksumKind::for_version(version));
-            db.header = Header::new(version);
+            db.set_current(Header::new(version), 0);
             db.file = Some(file);
+            if flags.has(OpenFlags::NO_COMMIT_AT_CREATE) {
+                // The original refuses an empty file it did not just create.
+                return if created {
+                    Ok(db)
+                } else {
+                    Err(Error::NoHeader)
+                };
+            }
             db.commit()?;
             return Ok(db);
         }
@@ -304,25 +327,30 @@ fn path_string(path: &Path) -> String {
 }
 
 /// Opens the OS file as the flags ask, mapping failures to the original's codes.
-fn open_file(path: &Path, flags: OpenFlags) -> Result<fs::File> {
+/// Also tells whether this call created the file.
+fn open_file(path: &Path, flags: OpenFlags) -> Result<(fs::File, bool)> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
+    let creating = !flags.has(OpenFlags::RDONLY) && flags.has(OpenFlags::CREATE);
     if !flags.has(OpenFlags::RDONLY) {
         options.write(true);
-        if flags.has(OpenFlags::CREATE) {
-            if flags.has(OpenFlags::EXCL) {
-                options.create_new(true);
-            } else {
-                options.create(true);
-            }
-        }
     }
-    let file = options.open(path).map_err(|e| open_error(&e))?;
+    let (file, created) = if creating {
+        match options.clone().create_new(true).open(path) {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !flags.has(OpenFlags::EXCL) => {
+                (options.open(path).map_err(|e| open_error(&e))?, false)
+            }
+            Err(e) => return Err(open_error(&e)),
+        }
+    } else {
+        (options.open(path).map_err(|e| open_error(&e))?, false)
+    };
     let meta = file.metadata().map_err(|e| open_error(&e))?;
     if !meta.is_file() {
         return Err(Error::OpenFile);
     }
-    Ok(file)
+    Ok((file, created))
 }
 
 fn open_error(e: &io::Error) -> Error {

@@ -15,6 +15,9 @@ impl OpenFlags {
     pub const UNBUFFERED: u64 = 8;
     /// With CREATE: fail if the file exists.
     pub const EXCL: u64 = 16;
+    /// With CREATE: do not write a header when creating the file (the first commit
+    /// writes it); an existing empty file then has NO_HEADER.
+    pub const NO_COMMIT_AT_CREATE: u64 = 32;
     /// Read-buffer configuration bits (accepted; reads are not buffered by this library).
     pub const CUSTOM_BUFFER: u64 = 0xff00;
     /// Node size bits: 16–19 leaf (kv) size, 20–23 interior (kp) size, in KiB.
