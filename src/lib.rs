@@ -6,6 +6,7 @@
 //! - [`file`]: the append-only file (block markers, chunk reads/writes, header search);
 //! - [`btree`]: lookups, ordered iteration, walks, batched modification;
 //! - [`db`]: the safe Rust database API;
+//! - [`compact`]: offline compaction, replay and online compaction;
 //! - [`capi`]: the C ABI over it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -13,6 +14,8 @@
 /// cbindgen:ignore
 pub mod btree;
 pub mod capi;
+/// cbindgen:ignore
+pub mod compact;
 /// cbindgen:ignore
 pub mod db;
 /// cbindgen:ignore

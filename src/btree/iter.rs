@@ -2,7 +2,7 @@
 //! only the nodes on the path from the root to the current leaf are held.
 
 use super::node::read_node;
-use super::{EntryVisitor, Step, tolerable};
+use super::{EntryVisitor, SkipLog, Step};
 use crate::error::Result;
 use crate::file::CouchFile;
 use crate::format::{NodeKind, NodePointer};
@@ -50,13 +50,14 @@ impl<'a> KeyRange<'a> {
 
 /// Calls `visit(key, value)` for every leaf entry in `range`, in key order. `below` is
 /// the position the root must lie before (the header's position or the file's end).
-/// With `tolerate`, subtrees that cannot be read are skipped instead of failing.
+/// With a [`SkipLog`], subtrees that cannot be read are skipped (and logged) instead of
+/// failing.
 pub fn iterate(
     file: &CouchFile,
     root: Option<&NodePointer>,
     below: u64,
     range: KeyRange<'_>,
-    tolerate: bool,
+    tolerate: Option<&mut SkipLog>,
     visit: &mut EntryVisitor<'_>,
 ) -> Result<()> {
     if let Some(root) = root {
@@ -70,21 +71,19 @@ fn visit_subtree(
     pos: u64,
     below: u64,
     range: KeyRange<'_>,
-    tolerate: bool,
+    mut tolerate: Option<&mut SkipLog>,
     visit: &mut EntryVisitor<'_>,
 ) -> Result<Step> {
     let node = match read_node(file, pos, below) {
         Ok(node) => node,
-        Err(e) if tolerate && tolerable(e) => return Ok(Step::Continue),
-        Err(e) => return Err(e),
+        Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
     };
     let mut items = node.items();
     let kind = items.kind();
     for item in items.by_ref() {
         let (key, value) = match item {
             Ok(kv) => kv,
-            Err(e) if tolerate && tolerable(e) => return Ok(Step::Continue),
-            Err(e) => return Err(e),
+            Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
         };
         match kind {
             NodeKind::Interior => {
@@ -94,10 +93,20 @@ fn visit_subtree(
                 }
                 let child = match NodePointer::decode_interior(value) {
                     Ok(p) => p,
-                    Err(e) if tolerate && tolerable(e) => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        SkipLog::absorb(&mut tolerate, e)?;
+                        continue;
+                    }
                 };
-                if visit_subtree(file, child.pos, node.pos, range, tolerate, visit)? == Step::Stop {
+                if visit_subtree(
+                    file,
+                    child.pos,
+                    node.pos,
+                    range,
+                    tolerate.as_deref_mut(),
+                    visit,
+                )? == Step::Stop
+                {
                     return Ok(Step::Stop);
                 }
                 if range.past_end(key) {
@@ -127,7 +136,7 @@ pub fn collect_all(
     below: u64,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
-    iterate(file, root, below, KeyRange::ALL, false, &mut |k, v| {
+    iterate(file, root, below, KeyRange::ALL, None, &mut |k, v| {
         out.push((k.to_vec(), v.to_vec()));
         Ok(Step::Continue)
     })?;

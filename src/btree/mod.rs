@@ -2,15 +2,18 @@
 //! iteration, walks, counting from reduce values, batched modification and bottom-up
 //! building. Keys compare as raw bytes (`memcmp` order) in all three trees.
 
+pub mod builder;
 pub mod count;
 pub mod iter;
 pub mod lookup;
 pub mod modify;
 
 pub mod node;
+pub mod node_sink;
 pub mod reduce;
 pub mod walk;
 
+pub use builder::TreeBuilder;
 pub use iter::{KeyRange, iterate};
 pub use lookup::lookup_sorted;
 pub use modify::{Action, ModifyPlan, modify};
@@ -36,7 +39,31 @@ pub enum Step {
 
 /// Whether a node that fails to read may be skipped (TOLERATE_CORRUPTION) rather than
 /// failing the traversal.
-pub(crate) fn tolerable(e: crate::Error) -> bool {
+pub fn tolerable(e: crate::Error) -> bool {
     use crate::Error;
     matches!(e, Error::Corrupt | Error::ChecksumFail | Error::Read)
+}
+
+/// What a tolerant traversal skipped. Passing one to a traversal makes it skip
+/// unreadable subtrees (and record them here) instead of failing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipLog {
+    /// Nodes (or node items) that could not be read and were skipped with what is below.
+    pub skipped: u64,
+    /// The first error met.
+    pub first_error: Option<crate::Error>,
+}
+
+impl SkipLog {
+    /// Records `e` if it may be tolerated and a log is given; otherwise hands it back.
+    pub(crate) fn absorb(log: &mut Option<&mut SkipLog>, e: crate::Error) -> crate::Result<()> {
+        match log {
+            Some(log) if tolerable(e) => {
+                log.skipped += 1;
+                log.first_error.get_or_insert(e);
+                Ok(())
+            }
+            _ => Err(e),
+        }
+    }
 }

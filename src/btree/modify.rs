@@ -13,12 +13,11 @@ use std::cmp::Ordering;
 
 use super::ExistingEntry;
 use super::node::{NodeSizes, read_node};
+use super::node_sink::{NodeSink, item_size, pointer_value};
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
-use crate::format::compression::compress_into;
-use crate::format::node::ITEM_OVERHEAD;
-use crate::format::{NodeKind, NodePointer, NodeWriter};
+use crate::format::{NodeKind, NodePointer};
 
 /// One change to a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +72,10 @@ impl ModifyPlan {
 /// Everything a modification needs besides the plan.
 struct Ctx<'a> {
     file: &'a mut CouchFile,
-    reducer: &'a dyn Reducer,
+    sink: NodeSink<'a>,
     sizes: NodeSizes,
     /// Called with (key, old value) for every action that meets an existing key.
     on_existing: &'a mut ExistingEntry<'a>,
-    scratch: Vec<u8>,
-    compressed: Vec<u8>,
 }
 
 /// Nodes written, each with the largest key it holds.
@@ -105,7 +102,7 @@ impl NodeBuilder {
     }
 
     fn push(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
-        self.size += key.len() + value.len() + ITEM_OVERHEAD;
+        self.size += item_size(&key, &value);
         self.items.push((key, value));
         let threshold = ctx.sizes.for_kind(self.kind);
         if self.items.len() > 3 && self.size > threshold {
@@ -119,7 +116,7 @@ impl NodeBuilder {
             let mut size = 1;
             while taken < self.items.len() && (size < target || taken < min_items) {
                 let (k, v) = &self.items[taken];
-                size += k.len() + v.len() + ITEM_OVERHEAD;
+                size += item_size(k, v);
                 taken += 1;
             }
             self.write(ctx, taken)?;
@@ -129,15 +126,13 @@ impl NodeBuilder {
     }
 
     fn push_pointer(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, ptr: &NodePointer) -> Result<()> {
-        let mut value = Vec::with_capacity(ptr.interior_len());
-        ptr.encode_interior(&mut value)?;
-        self.push(ctx, key, value)
+        self.push(ctx, key, pointer_value(ptr)?)
     }
 
     /// Writes the first `n` items as a node.
     fn write(&mut self, ctx: &mut Ctx<'_>, n: usize) -> Result<()> {
         let items: Vec<_> = self.items.drain(..n).collect();
-        let ptr = write_node(ctx, self.kind, &items)?;
+        let ptr = ctx.sink.write(ctx.file, self.kind, &items)?;
         let last_key = items
             .into_iter()
             .next_back()
@@ -157,46 +152,6 @@ impl NodeBuilder {
     }
 }
 
-/// Compresses and appends a node; returns the pointer to it with its reduce value and
-/// subtree size.
-fn write_node(
-    ctx: &mut Ctx<'_>,
-    kind: NodeKind,
-    items: &[(Vec<u8>, Vec<u8>)],
-) -> Result<NodePointer> {
-    let mut writer = NodeWriter::new(kind, std::mem::take(&mut ctx.scratch));
-    for (k, v) in items {
-        writer.push(k, v)?;
-    }
-    let plain = writer.finish();
-    ctx.compressed.clear();
-    compress_into(&plain, &mut ctx.compressed);
-    ctx.scratch = plain;
-    let loc = ctx.file.append_chunk(&ctx.compressed)?;
-    let (reduce, children_size) = match kind {
-        NodeKind::Leaf => (
-            ctx.reducer
-                .reduce(&mut items.iter().map(|(_, v)| v.as_slice()))?,
-            0,
-        ),
-        NodeKind::Interior => {
-            let ptrs = items
-                .iter()
-                .map(|(_, v)| NodePointer::decode_interior(v))
-                .collect::<Result<Vec<_>>>()?;
-            let reduce = ctx
-                .reducer
-                .rereduce(&mut ptrs.iter().map(|p| p.reduce.as_slice()))?;
-            (reduce, ptrs.iter().map(|p| p.subtree_size).sum())
-        }
-    };
-    Ok(NodePointer {
-        pos: loc.pos,
-        subtree_size: loc.physical_size + children_size,
-        reduce,
-    })
-}
-
 /// Applies `plan` to the tree at `root` and returns the new root (None: empty tree).
 /// `on_existing(key, old_value)` is called for every action whose key was present.
 pub fn modify(
@@ -212,11 +167,9 @@ pub fn modify(
     }
     let mut ctx = Ctx {
         file,
-        reducer,
+        sink: NodeSink::new(reducer),
         sizes,
         on_existing,
-        scratch: Vec::new(),
-        compressed: Vec::new(),
     };
     // A virtual parent above the root collects what the root turns into.
     let mut top = NodeBuilder::new(NodeKind::Interior);

@@ -2,7 +2,7 @@
 //! tree's structure and reduce values.
 
 use super::node::read_node;
-use super::{Step, tolerable};
+use super::{SkipLog, Step};
 use crate::error::Result;
 use crate::file::CouchFile;
 use crate::format::{NodeKind, NodePointer};
@@ -35,7 +35,7 @@ pub fn walk(
     root: Option<&NodePointer>,
     below: u64,
     start: Option<&[u8]>,
-    tolerate: bool,
+    tolerate: Option<&mut SkipLog>,
     visit: &mut dyn FnMut(WalkEvent<'_>) -> Result<Step>,
 ) -> Result<()> {
     let Some(root) = root else {
@@ -58,21 +58,19 @@ fn walk_node(
     below: u64,
     depth: usize,
     start: Option<&[u8]>,
-    tolerate: bool,
+    mut tolerate: Option<&mut SkipLog>,
     visit: &mut dyn FnMut(WalkEvent<'_>) -> Result<Step>,
 ) -> Result<Step> {
     let node = match read_node(file, pos, below) {
         Ok(n) => n,
-        Err(e) if tolerate && tolerable(e) => return Ok(Step::Continue),
-        Err(e) => return Err(e),
+        Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
     };
     let mut items = node.items();
     let kind = items.kind();
     for item in items.by_ref() {
         let (key, value) = match item {
             Ok(kv) => kv,
-            Err(e) if tolerate && tolerable(e) => return Ok(Step::Continue),
-            Err(e) => return Err(e),
+            Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
         };
         if start.is_some_and(|s| key < s) {
             continue;
@@ -85,9 +83,15 @@ fn walk_node(
                     pointer: &child,
                 })? {
                     Step::Stop => Step::Stop,
-                    Step::Continue => {
-                        walk_node(file, child.pos, node.pos, depth + 1, start, tolerate, visit)?
-                    }
+                    Step::Continue => walk_node(
+                        file,
+                        child.pos,
+                        node.pos,
+                        depth + 1,
+                        start,
+                        tolerate.as_deref_mut(),
+                        visit,
+                    )?,
                 }
             }
             NodeKind::Leaf => visit(WalkEvent::Entry {

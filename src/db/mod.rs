@@ -165,6 +165,12 @@ impl Db {
         self.node_sizes
     }
 
+    /// The header the next commit writes, for the compactor to fill in.
+    pub(crate) fn header_mut(&mut self) -> Result<&mut Header> {
+        self.file_mut()?;
+        Ok(&mut self.header)
+    }
+
     /// The current header (including uncommitted changes).
     pub fn header(&self) -> &Header {
         &self.header

@@ -3,7 +3,7 @@
 use super::options::{CONTENT_META_COMPRESSED, docinfos};
 use super::{Db, Doc, DocInfo, LocalDoc};
 use crate::btree::count::count_range;
-use crate::btree::{KeyRange, Step, WalkEvent, iterate, lookup_sorted, walk};
+use crate::btree::{KeyRange, SkipLog, Step, WalkEvent, iterate, lookup_sorted, walk};
 use crate::error::{Error, Result};
 use crate::format::by_seq;
 use crate::format::compression::decompress_into;
@@ -162,13 +162,14 @@ impl Db {
         let file = self.file()?;
         let filter = DocFilter::from_options(options);
         let tolerate = options & docinfos::TOLERATE_CORRUPTION != 0;
+        let mut skips = SkipLog::default();
         let mut info = DocInfo::default();
         iterate(
             file,
             self.root(index),
             file.end(),
             range,
-            tolerate,
+            tolerate.then_some(&mut skips),
             &mut |k, v| {
                 let decoded = match index {
                     Index::ById => info.set_from_by_id(k, v),
@@ -355,13 +356,14 @@ impl Db {
         let file = self.file()?;
         let filter = DocFilter::from_options(options);
         let tolerate = options & docinfos::TOLERATE_CORRUPTION != 0;
+        let mut skips = SkipLog::default();
         let mut info = DocInfo::default();
         walk(
             file,
             self.root(index),
             self.below()?,
             start,
-            tolerate,
+            tolerate.then_some(&mut skips),
             &mut |event| match event {
                 WalkEvent::Node { depth, pointer } => f(TreeWalkItem::Node {
                     depth,
@@ -396,7 +398,7 @@ impl Db {
             self.header.local_root.as_ref(),
             file.end(),
             start,
-            false,
+            None,
             &mut |event| match event {
                 WalkEvent::Node { depth, pointer } => f(TreeWalkItem::Node {
                     depth,

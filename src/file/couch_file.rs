@@ -6,7 +6,7 @@ use std::io;
 use super::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::block::{
-    BLOCK_SIZE, HEADER_MARKER, insert_markers, is_block_start, physical_len,
+    BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
 };
 use crate::format::checksum::{ChecksumKind, ChecksumPolicy};
 use crate::format::chunk::{
@@ -39,9 +39,10 @@ pub fn last_os_error() -> i32 {
 /// Where a chunk was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkLocation {
-    /// Position of the chunk (what node pointers and `bp` hold).
+    /// Position of the chunk (what node pointers and `bp` hold); never a block
+    /// boundary, whose marker byte precedes the chunk.
     pub pos: u64,
-    /// File bytes the chunk occupies: prefix, body and any block markers crossed.
+    /// File bytes the chunk occupies from `pos`: prefix, body and block markers crossed.
     pub physical_size: u64,
 }
 
@@ -295,6 +296,12 @@ impl CouchFile {
             ChecksumPolicy::Either => return Err(Error::Write),
         };
         let prefix = encode_data_prefix(body.len(), crc)?;
+        // A chunk starting on a block boundary is recorded after the boundary's marker,
+        // as the original records it: positions are then never 0, which means "no body".
+        if is_block_start(self.end) {
+            self.pending.push(DATA_MARKER);
+            self.end += 1;
+        }
         let pos = self.end;
         let after_prefix = insert_markers(pos, &prefix, &mut self.pending);
         self.end = insert_markers(after_prefix, body, &mut self.pending);

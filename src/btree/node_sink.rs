@@ -1,0 +1,81 @@
+//! Writing nodes: encode, compress, append, and compute the pointer's reduce value and
+//! subtree size. Shared by batched modification and bottom-up building.
+
+use super::reduce::Reducer;
+use crate::error::Result;
+use crate::file::CouchFile;
+use crate::format::compression::compress_into;
+use crate::format::node::ITEM_OVERHEAD;
+use crate::format::{NodeKind, NodePointer, NodeWriter};
+
+/// A node's items: key and value (for interior nodes, an encoded pointer).
+pub type Items = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Uncompressed size an item adds to a node.
+pub fn item_size(key: &[u8], value: &[u8]) -> usize {
+    key.len() + value.len() + ITEM_OVERHEAD
+}
+
+/// Writes nodes of one tree, reusing its buffers between nodes.
+pub struct NodeSink<'r> {
+    reducer: &'r dyn Reducer,
+    plain: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+impl<'r> NodeSink<'r> {
+    /// A sink for a tree with this reduce function.
+    pub fn new(reducer: &'r dyn Reducer) -> Self {
+        NodeSink {
+            reducer,
+            plain: Vec::new(),
+            compressed: Vec::new(),
+        }
+    }
+
+    /// Compresses and appends a node holding `items`; returns the pointer to it.
+    pub fn write(
+        &mut self,
+        file: &mut CouchFile,
+        kind: NodeKind,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<NodePointer> {
+        let mut writer = NodeWriter::new(kind, std::mem::take(&mut self.plain));
+        for (k, v) in items {
+            writer.push(k, v)?;
+        }
+        self.plain = writer.finish();
+        self.compressed.clear();
+        compress_into(&self.plain, &mut self.compressed);
+        let loc = file.append_chunk(&self.compressed)?;
+        let (reduce, children_size) = match kind {
+            NodeKind::Leaf => (
+                self.reducer
+                    .reduce(&mut items.iter().map(|(_, v)| v.as_slice()))?,
+                0,
+            ),
+            NodeKind::Interior => {
+                let ptrs = items
+                    .iter()
+                    .map(|(_, v)| NodePointer::decode_interior(v))
+                    .collect::<Result<Vec<_>>>()?;
+                let reduce = self
+                    .reducer
+                    .rereduce(&mut ptrs.iter().map(|p| p.reduce.as_slice()))?;
+                (reduce, ptrs.iter().map(|p| p.subtree_size).sum())
+            }
+        };
+        Ok(NodePointer {
+            pos: loc.pos,
+            subtree_size: loc.physical_size + children_size,
+            reduce,
+        })
+    }
+}
+
+/// Encodes `ptr` as an interior-node value.
+pub fn pointer_value(ptr: &NodePointer) -> Result<Vec<u8>> {
+    let mut value = Vec::with_capacity(ptr.interior_len());
+    ptr.encode_interior(&mut value)?;
+    Ok(value)
+}

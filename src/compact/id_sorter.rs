@@ -1,0 +1,191 @@
+//! Sorting the by-id entries of a compaction with bounded memory. Entries arrive in
+//! sequence order; while they fit in the memory bound they are kept, then sorted and
+//! spilled as a run to a temporary file beside the target. The runs and the last batch
+//! are merged into one id-ordered stream.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Bookkeeping bytes counted per entry besides its key and value.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Default memory bound for the in-memory batch.
+pub const DEFAULT_MEMORY: usize = 32 * 1024 * 1024;
+
+/// A sorter of (id, value) pairs with spill files named `<base>.btree-tmp_<n>`.
+pub struct IdSorter {
+    base: PathBuf,
+    memory: usize,
+    batch: Vec<(Vec<u8>, Vec<u8>)>,
+    batch_bytes: usize,
+    runs: Vec<PathBuf>,
+}
+
+fn io_error(e: io::Error) -> Error {
+    crate::file::couch_file::note_os_error(&e);
+    Error::Write
+}
+
+impl IdSorter {
+    /// A sorter keeping at most about `memory` bytes in memory, spilling beside `base`.
+    pub fn new(base: &Path, memory: usize) -> Self {
+        IdSorter {
+            base: base.to_path_buf(),
+            memory: memory.max(1),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Number of runs spilled to disk so far.
+    pub fn runs_spilled(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Adds an entry.
+    pub fn add(&mut self, id: &[u8], value: &[u8]) -> Result<()> {
+        self.batch_bytes += id.len() + value.len() + ENTRY_OVERHEAD;
+        self.batch.push((id.to_vec(), value.to_vec()));
+        if self.batch_bytes > self.memory {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let path = PathBuf::from(format!(
+            "{}.btree-tmp_{}",
+            self.base.display(),
+            self.runs.len()
+        ));
+        // Register first, so the file is removed even if writing it fails.
+        self.runs.push(path.clone());
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_error)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        for (k, v) in self.batch.drain(..) {
+            out.write_all(&(k.len() as u32).to_le_bytes())
+                .map_err(io_error)?;
+            out.write_all(&(v.len() as u32).to_le_bytes())
+                .map_err(io_error)?;
+            out.write_all(&k).map_err(io_error)?;
+            out.write_all(&v).map_err(io_error)?;
+        }
+        out.flush().map_err(io_error)?;
+        self.batch_bytes = 0;
+        Ok(())
+    }
+
+    /// Calls `sink` with every entry in id order (ids are unique in a by-seq tree).
+    pub fn drain_sorted(&mut self, sink: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if self.runs.is_empty() {
+            for (k, v) in self.batch.drain(..) {
+                sink(&k, &v)?;
+            }
+            return Ok(());
+        }
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for path in &self.runs {
+            let file = File::open(path).map_err(|e| {
+                crate::file::couch_file::note_os_error(&e);
+                Error::Read
+            })?;
+            readers.push(RunReader(BufReader::with_capacity(256 * 1024, file)));
+        }
+        let memory = std::mem::take(&mut self.batch);
+        let mut memory = memory.into_iter();
+        // Heap of (next entry, source): source readers.len() is the in-memory batch.
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(e) = r.next()? {
+                heap.push(Reverse((e, i)));
+            }
+        }
+        let mem_source = readers.len();
+        if let Some(e) = memory.next() {
+            heap.push(Reverse((e, mem_source)));
+        }
+        while let Some(Reverse(((k, v), source))) = heap.pop() {
+            sink(&k, &v)?;
+            let next = if source == mem_source {
+                memory.next()
+            } else {
+                readers[source].next()?
+            };
+            if let Some(e) = next {
+                heap.push(Reverse((e, source)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for IdSorter {
+    fn drop(&mut self) {
+        for path in &self.runs {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+struct RunReader(BufReader<File>);
+
+impl RunReader {
+    fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let mut lens = [0u8; 8];
+        match self.0.read_exact(&mut lens) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(_) => return Err(Error::Read),
+        }
+        let klen = u32::from_le_bytes(lens[..4].try_into().expect("4")) as usize;
+        let vlen = u32::from_le_bytes(lens[4..].try_into().expect("4")) as usize;
+        let mut k = vec![0u8; klen];
+        let mut v = vec![0u8; vlen];
+        self.0.read_exact(&mut k).map_err(|_| Error::Read)?;
+        self.0.read_exact(&mut v).map_err(|_| Error::Read)?;
+        Ok(Some((k, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+        #[test]
+        fn sorts_with_and_without_spilling(ids in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..12), 0..300),
+                                           memory in 200usize..5000) {
+            let dir = tempfile::tempdir().unwrap();
+            let base = dir.path().join("t.couch");
+            let mut input: Vec<Vec<u8>> = ids.iter().cloned().collect();
+            input.reverse();
+            let mut sorter = IdSorter::new(&base, memory);
+            for id in &input {
+                sorter.add(id, &[id.len() as u8]).unwrap();
+            }
+            let spilled = sorter.runs_spilled();
+            let mut out = Vec::new();
+            sorter.drain_sorted(&mut |k, v| { out.push((k.to_vec(), v.to_vec())); Ok(()) }).unwrap();
+            let want: Vec<(Vec<u8>, Vec<u8>)> = ids.iter().map(|k| (k.clone(), vec![k.len() as u8])).collect();
+            prop_assert_eq!(out, want);
+            drop(sorter);
+            // Spill files are gone afterwards.
+            prop_assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+            prop_assert!(spilled > 0 || ids.len() * 70 <= memory + 100);
+        }
+    }
+}

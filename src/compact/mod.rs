@@ -1,0 +1,312 @@
+//! Compaction: writing the live data of a database, as of its current header, into a
+//! new file. Bodies are copied as stored; the by-seq tree is built bottom-up from the
+//! sequence-ordered scan, the by-id tree from an id-sorted stream that spills to disk
+//! beyond a memory bound, and the local tree from its own ordered scan.
+
+pub mod id_sorter;
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use crate::btree::{
+    ByIdReducer, BySeqReducer, KeyRange, LocalReducer, SkipLog, Step, TreeBuilder, iterate,
+};
+use crate::db::{Db, DocInfo, OpenFlags};
+use crate::error::{Error, Result};
+use crate::format::FormatVersion;
+use crate::format::by_id::ByIdValue;
+use crate::format::by_seq::{self, BySeqValue};
+use id_sorter::IdSorter;
+
+/// Compaction flags, numerically identical to the original's `couchstore_compact_flags`.
+pub mod flags {
+    /// Drop deletions (when no filter hook is given); the purge counter is bumped.
+    pub const DROP_DELETES: u64 = 1;
+    /// Write the target in the current format (a format-11 source otherwise stays 11).
+    pub const UPGRADE_DB: u64 = 2;
+    /// Write the target without buffering.
+    pub const UNBUFFERED: u64 = 4;
+    /// Skip unreadable nodes and documents, copying everything readable.
+    pub const RECOVERY_MODE: u64 = 8;
+    /// Periodic fsync of the target (same encoding as the open flag).
+    pub const PERIODIC_SYNC: u64 = 0x1f00_0000;
+}
+
+/// What a filter hook decides for a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterAction {
+    /// Copy it.
+    Keep,
+    /// Leave it out.
+    Drop,
+    /// Call the hook again with the document's body (as stored).
+    NeedBody,
+}
+
+/// Told of each document (with its body once asked for), then once more with `None`
+/// after the last. An error aborts the compaction with that error.
+pub type FilterHook<'a> =
+    Box<dyn FnMut(Option<&DocInfo>, Option<&[u8]>) -> Result<FilterAction> + 'a>;
+/// May rewrite a kept document's doc info (given its body as stored); returns whether
+/// it changed anything. Needs a filter hook, as in the original.
+pub type RewriteHook<'a> = Box<dyn FnMut(&mut DocInfo, &[u8]) -> Result<bool> + 'a>;
+/// Called after everything is copied, before the target's header is written.
+pub type PrecommitHook<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+/// Told of progress every few hundred documents; an error (e.g. CANCEL) aborts.
+pub type ProgressHook<'a> = Box<dyn FnMut(&CompactStats) -> Result<()> + 'a>;
+
+/// How to compact.
+#[derive(Default)]
+pub struct CompactOptions<'a> {
+    /// [`flags`] bits.
+    pub flags: u64,
+    /// Decides per document whether to keep it.
+    pub filter: Option<FilterHook<'a>>,
+    /// Rewrites doc infos of kept documents.
+    pub rewrite: Option<RewriteHook<'a>>,
+    /// Runs before the target's header is written.
+    pub precommit: Option<PrecommitHook<'a>>,
+    /// Progress and cancellation.
+    pub progress: Option<ProgressHook<'a>>,
+    /// Memory bound of the by-id sort before it spills to disk (0: the default).
+    pub id_sort_memory: usize,
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Documents (and kept deletions) copied.
+    pub docs_copied: u64,
+    /// Documents the filter hook dropped.
+    pub docs_dropped: u64,
+    /// Deletions dropped by DROP_DELETES.
+    pub deletes_dropped: u64,
+    /// Body bytes copied (as stored).
+    pub body_bytes: u64,
+    /// Documents skipped in RECOVERY_MODE because they could not be read.
+    pub docs_skipped: u64,
+    /// Tree nodes skipped in RECOVERY_MODE (with the documents below them).
+    pub nodes_skipped: u64,
+    /// Sorted runs the by-id sort spilled to disk.
+    pub id_runs_spilled: u64,
+    /// In RECOVERY_MODE: the first read error tolerated (the target is complete but
+    /// for what could not be read).
+    pub tolerated_error: Option<Error>,
+}
+
+/// How often the progress hook is called, in documents.
+const PROGRESS_EVERY: u64 = 512;
+
+/// The open flags of a compaction target for `source` and compaction `flags`: created
+/// exclusively without an initial header, with the source's node sizes, the legacy CRC
+/// when the source has it and no upgrade is asked for, and the sync options.
+pub fn target_open_flags(source: &Db, flags: u64) -> OpenFlags {
+    let mut open = OpenFlags::CREATE | OpenFlags::EXCL | OpenFlags::NO_COMMIT_AT_CREATE;
+    if source.header().version <= FormatVersion::V11 && flags & self::flags::UPGRADE_DB == 0 {
+        open |= OpenFlags::LEGACY_CRC;
+    }
+    if flags & self::flags::UNBUFFERED != 0 {
+        open |= OpenFlags::UNBUFFERED;
+    }
+    open |= flags & self::flags::PERIODIC_SYNC;
+    open |= source.flags().0 & OpenFlags::CUSTOM_NODESIZE;
+    OpenFlags(open)
+}
+
+/// Compacts `source` (at its current header) into a new file at `target_path`, which
+/// must not exist. On any error the target is removed and the source is untouched.
+pub fn compact(
+    source: &Db,
+    target_path: &Path,
+    options: CompactOptions<'_>,
+) -> Result<CompactStats> {
+    let target = Db::open(target_path, target_open_flags(source, options.flags))?;
+    let target = RefCell::new(target);
+    let result = compact_into(source, &target, options);
+    drop(target);
+    if result.is_err() {
+        let _ = std::fs::remove_file(target_path);
+    }
+    result
+}
+
+/// Compacts `source` into `target`, a database just created for it (see
+/// [`target_open_flags`]), and commits it. The target is shared through a `RefCell`
+/// so hooks may use it: no borrow of it is held while a hook runs.
+pub fn compact_into(
+    source: &Db,
+    target: &RefCell<Db>,
+    mut options: CompactOptions<'_>,
+) -> Result<CompactStats> {
+    if options.rewrite.is_some() && options.filter.is_none() {
+        return Err(Error::InvalidArguments);
+    }
+    let recovery = options.flags & flags::RECOVERY_MODE != 0;
+    let drop_deletes = options.flags & flags::DROP_DELETES != 0;
+    let src_file = source.file()?;
+    let src_header = source.header().clone();
+    let sizes = target.borrow().node_sizes();
+    let memory = match options.id_sort_memory {
+        0 => id_sorter::DEFAULT_MEMORY,
+        n => n,
+    };
+    let mut sorter = IdSorter::new(Path::new(target.borrow().filename()), memory);
+    let mut seq_tree = TreeBuilder::new(&BySeqReducer, sizes);
+    let mut stats = CompactStats::default();
+    let mut body = Vec::new();
+    let mut value = Vec::new();
+    let mut info = DocInfo::default();
+    let mut skips = SkipLog::default();
+
+    iterate(
+        src_file,
+        src_header.by_seq_root.as_ref(),
+        src_file.end(),
+        KeyRange::ALL,
+        recovery.then_some(&mut skips),
+        &mut |key, raw| {
+            let v = match BySeqValue::decode(raw) {
+                Ok(v) => v,
+                Err(e) if recovery => {
+                    stats.docs_skipped += 1;
+                    stats.tolerated_error.get_or_insert(e);
+                    return Ok(Step::Continue);
+                }
+                Err(e) => return Err(e),
+            };
+            if v.deleted && drop_deletes && options.filter.is_none() {
+                stats.deletes_dropped += 1;
+                return Ok(Step::Continue);
+            }
+            info.set_from_by_seq(key, raw)?;
+            let mut have_body = false;
+            if let Some(filter) = options.filter.as_mut() {
+                let mut action = filter(Some(&info), None)?;
+                if action == FilterAction::NeedBody {
+                    body.clear();
+                    if v.bp != 0 {
+                        src_file.read_chunk(v.bp, &mut body)?;
+                    }
+                    have_body = true;
+                    action = filter(Some(&info), Some(&body))?;
+                }
+                match action {
+                    FilterAction::Keep => {}
+                    FilterAction::Drop => {
+                        stats.docs_dropped += 1;
+                        return Ok(Step::Continue);
+                    }
+                    FilterAction::NeedBody => return Err(Error::InvalidArguments),
+                }
+            }
+            let mut new_bp = 0;
+            let mut rewritten = false;
+            if v.bp != 0 {
+                if !have_body {
+                    match src_file.read_chunk(v.bp, &mut body) {
+                        Ok(()) => {}
+                        Err(e) if recovery => {
+                            stats.docs_skipped += 1;
+                            stats.tolerated_error.get_or_insert(e);
+                            return Ok(Step::Continue);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                new_bp = target.borrow_mut().file_mut()?.append_chunk(&body)?.pos;
+                stats.body_bytes += body.len() as u64;
+                if let Some(rewrite) = options.rewrite.as_mut() {
+                    rewritten = rewrite(&mut info, &body)?;
+                }
+            }
+            // The entry as the source has it, with the new body position; the physical
+            // size is kept from the source, as the original keeps it.
+            let entry = if rewritten {
+                BySeqValue {
+                    id: &info.id,
+                    physical_size: v.physical_size,
+                    deleted: info.deleted,
+                    bp: new_bp,
+                    content_meta: info.content_meta,
+                    rev_seq: info.rev_seq,
+                    rev_meta: &info.rev_meta,
+                }
+            } else {
+                BySeqValue { bp: new_bp, ..v }
+            };
+            value.clear();
+            entry.encode(&mut value)?;
+            let mut t = target.borrow_mut();
+            seq_tree.add(t.file_mut()?, key, &value)?;
+            drop(t);
+            value.clear();
+            ByIdValue {
+                db_seq: by_seq::decode_key(key)?,
+                physical_size: entry.physical_size,
+                deleted: entry.deleted,
+                bp: entry.bp,
+                content_meta: entry.content_meta,
+                rev_seq: entry.rev_seq,
+                rev_meta: entry.rev_meta,
+            }
+            .encode(&mut value)?;
+            sorter.add(entry.id, &value)?;
+            stats.docs_copied += 1;
+            if stats.docs_copied.is_multiple_of(PROGRESS_EVERY)
+                && let Some(progress) = options.progress.as_mut()
+            {
+                stats.id_runs_spilled = sorter.runs_spilled() as u64;
+                progress(&stats)?;
+            }
+            Ok(Step::Continue)
+        },
+    )?;
+    stats.id_runs_spilled = sorter.runs_spilled() as u64;
+
+    let by_seq_root = seq_tree.finish(target.borrow_mut().file_mut()?)?;
+    let mut id_tree = TreeBuilder::new(&ByIdReducer, sizes);
+    sorter.drain_sorted(&mut |k, v| id_tree.add(target.borrow_mut().file_mut()?, k, v))?;
+    let by_id_root = id_tree.finish(target.borrow_mut().file_mut()?)?;
+
+    let mut local_tree = TreeBuilder::new(&LocalReducer, sizes);
+    iterate(
+        src_file,
+        src_header.local_root.as_ref(),
+        src_file.end(),
+        KeyRange::ALL,
+        recovery.then_some(&mut skips),
+        &mut |k, v| {
+            local_tree.add(target.borrow_mut().file_mut()?, k, v)?;
+            Ok(Step::Continue)
+        },
+    )?;
+    let local_root = local_tree.finish(target.borrow_mut().file_mut()?)?;
+    stats.nodes_skipped = skips.skipped;
+    if let Some(e) = skips.first_error {
+        stats.tolerated_error.get_or_insert(e);
+    }
+
+    {
+        let mut t = target.borrow_mut();
+        let h = t.header_mut()?;
+        h.update_seq = src_header.update_seq;
+        h.purge_seq = src_header.purge_seq + u64::from(drop_deletes);
+        h.purge_ptr = src_header.purge_ptr;
+        h.by_seq_root = by_seq_root;
+        h.by_id_root = by_id_root;
+        h.local_root = local_root;
+    }
+    if let Some(filter) = options.filter.as_mut() {
+        filter(None, None)?;
+    }
+    if let Some(progress) = options.progress.as_mut() {
+        progress(&stats)?;
+    }
+    if let Some(precommit) = options.precommit.as_mut() {
+        precommit()?;
+    }
+    target
+        .borrow_mut()
+        .commit_with_timestamp(src_header.timestamp)?;
+    Ok(stats)
+}
