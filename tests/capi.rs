@@ -236,3 +236,8 @@ fn shared_library_exports_only_the_api() {
         "{dynamic}"
     );
 }
+
+#[test]
+fn c_compaction() {
+    c_suite("test_compact");
+}

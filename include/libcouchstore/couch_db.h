@@ -12,6 +12,21 @@
 #include <sys/types.h>
 
 /**
+ * Filter hook answer: copy the document.
+ */
+#define COUCHSTORE_COMPACT_KEEP_ITEM 0
+
+/**
+ * Filter hook answer: leave the document out.
+ */
+#define COUCHSTORE_COMPACT_DROP_ITEM 1
+
+/**
+ * Filter hook answer: call again with the document's body (as stored).
+ */
+#define COUCHSTORE_COMPACT_NEED_BODY 2
+
+/**
  * An open database handle (opaque).
  */
 struct _db;
@@ -30,19 +45,119 @@ struct _file_ops_interface;
 typedef int32_t couchstore_error_t;
 
 /**
- * Flags for `couchstore_open_db`.
- */
-typedef uint64_t couchstore_open_flags;
-
-/**
  * An open database handle (opaque).
  */
 typedef struct _db Db;
 
 /**
+ * Flags for couchstore_compact_db_ex.
+ */
+typedef uint64_t couchstore_compact_flags;
+
+/**
+ * A generic data blob. Nothing is implied about ownership of the block pointed to.
+ */
+struct _sized_buf {
+  /**
+   * The bytes.
+   */
+  char *buf;
+  /**
+   * Their number.
+   */
+  size_t size;
+};
+
+/**
+ * A generic data blob.
+ */
+typedef struct _sized_buf sized_buf;
+
+/**
+ * Document content metadata flags.
+ */
+typedef uint8_t couchstore_content_meta_flags;
+
+/**
+ * Metadata of a document.
+ */
+struct _docinfo {
+  /**
+   * Document id.
+   */
+  sized_buf id;
+  /**
+   * Sequence number in the database.
+   */
+  uint64_t db_seq;
+  /**
+   * Revision number.
+   */
+  uint64_t rev_seq;
+  /**
+   * Revision metadata (uninterpreted).
+   */
+  sized_buf rev_meta;
+  /**
+   * Whether this is a deletion.
+   */
+  int deleted;
+  /**
+   * Content metadata flags.
+   */
+  couchstore_content_meta_flags content_meta;
+  /**
+   * File offset of the body (0: no body).
+   */
+  uint64_t bp;
+  /**
+   * Disk space the body occupies (not its length).
+   */
+  size_t physical_size;
+};
+
+/**
+ * Metadata of a document.
+ */
+typedef struct _docinfo DocInfo;
+
+/**
+ * Called with the target handle, each document's DocInfo (valid during the call) and
+ * its body (`buf` NULL until asked for with COUCHSTORE_COMPACT_NEED_BODY; then the body
+ * as stored, compressed if it was stored compressed), and once more with a NULL
+ * DocInfo after the last document. Returns COUCHSTORE_COMPACT_KEEP_ITEM, _DROP_ITEM,
+ * _NEED_BODY, or an error code that aborts the compaction.
+ */
+typedef int (*couchstore_compact_hook)(Db *target,
+                                       DocInfo *info,
+                                       sized_buf body,
+                                       void *ctx);
+
+/**
+ * May rewrite the DocInfo of a kept document that has a body (it may replace `*info`
+ * with another DocInfo from couchstore_alloc_docinfo, freeing the old one); returns
+ * nonzero when it changed it. Only used together with a filter hook.
+ */
+typedef int (*couchstore_docinfo_hook)(DocInfo **info,
+                                       const sized_buf *body);
+
+/**
  * Custom file operations (opaque; see `_file_ops_interface`).
  */
 typedef struct _file_ops_interface FileOpsInterface;
+
+/**
+ * Called after all data is copied, before the target's header is written; an error
+ * code aborts the compaction.
+ */
+typedef couchstore_error_t (*couchstore_precommit_hook)(Db *source,
+                                                        Db *target,
+                                                        void *ctx);
+
+/**
+ * Flags for `couchstore_open_db`.
+ */
+typedef uint64_t couchstore_open_flags;
 
 /**
  * File offsets (64-bit everywhere).
@@ -93,25 +208,6 @@ struct _db_info {
 typedef struct _db_info DbInfo;
 
 /**
- * A generic data blob. Nothing is implied about ownership of the block pointed to.
- */
-struct _sized_buf {
-  /**
-   * The bytes.
-   */
-  char *buf;
-  /**
-   * Their number.
-   */
-  size_t size;
-};
-
-/**
- * A generic data blob.
- */
-typedef struct _sized_buf sized_buf;
-
-/**
  * A document: id and body.
  */
 struct _doc {
@@ -129,54 +225,6 @@ struct _doc {
  * A document: id and body.
  */
 typedef struct _doc Doc;
-
-/**
- * Document content metadata flags.
- */
-typedef uint8_t couchstore_content_meta_flags;
-
-/**
- * Metadata of a document.
- */
-struct _docinfo {
-  /**
-   * Document id.
-   */
-  sized_buf id;
-  /**
-   * Sequence number in the database.
-   */
-  uint64_t db_seq;
-  /**
-   * Revision number.
-   */
-  uint64_t rev_seq;
-  /**
-   * Revision metadata (uninterpreted).
-   */
-  sized_buf rev_meta;
-  /**
-   * Whether this is a deletion.
-   */
-  int deleted;
-  /**
-   * Content metadata flags.
-   */
-  couchstore_content_meta_flags content_meta;
-  /**
-   * File offset of the body (0: no body).
-   */
-  uint64_t bp;
-  /**
-   * Disk space the body occupies (not its length).
-   */
-  size_t physical_size;
-};
-
-/**
- * Metadata of a document.
- */
-typedef struct _docinfo DocInfo;
 
 /**
  * Options for saving documents.
@@ -296,6 +344,36 @@ struct _local_doc {
  * A local (unreplicated) document.
  */
 typedef struct _local_doc LocalDoc;
+
+/**
+ * Drop deletions (only when no filter hook is given); the purge counter is bumped.
+ */
+#define COUCHSTORE_COMPACT_FLAG_DROP_DELETES 1
+
+/**
+ * Write the target in the current format (a format-11 source otherwise stays 11).
+ */
+#define COUCHSTORE_COMPACT_FLAG_UPGRADE_DB 2
+
+/**
+ * Write the target without buffering.
+ */
+#define COUCHSTORE_COMPACT_FLAG_UNBUFFERED 4
+
+/**
+ * Skip unreadable nodes and documents, copying everything readable.
+ */
+#define COUCHSTORE_COMPACT_RECOVERY_MODE 8
+
+/**
+ * Flag bits without a meaning (yet).
+ */
+#define COUCHSTORE_COMPACT_UNUSED 16777200
+
+/**
+ * fsync the target after every N bytes (encoded as COUCHSTORE_OPEN_WITH_PERIODIC_SYNC).
+ */
+#define COUCHSTORE_COMPACT_WITH_PERIODIC_SYNC 520093696
 
 /**
  * Success.
@@ -510,6 +588,55 @@ typedef struct _local_doc LocalDoc;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Compacts `source` into the new file `target_filename` (it must not exist).
+ *
+ * # Safety
+ * `source` must be a live handle; `target_filename` a NUL-terminated string.
+ */
+couchstore_error_t couchstore_compact_db(Db *source,
+                                         const char *target_filename);
+
+/**
+ * Compacts `source` (at its current header) into the new file `target_filename`: every
+ * document and deletion in sequence order (bodies copied as stored), the local
+ * documents, update and purge sequences, node sizes and format. `hook` filters
+ * documents, `dhook` rewrites doc infos (needs `hook`), `hook_ctx` is passed to `hook`;
+ * `ops` must be NULL or couchstore_get_default_file_ops(). On error the target is
+ * removed. With COUCHSTORE_COMPACT_RECOVERY_MODE unreadable parts are skipped: the
+ * target is complete but for them, and the first read error met is returned (as the
+ * original does) while the target is kept.
+ *
+ * # Safety
+ * `source` must be a live handle; `target_filename` a NUL-terminated string; the hooks
+ * valid functions or NULL.
+ */
+couchstore_error_t couchstore_compact_db_ex(Db *source,
+                                            const char *target_filename,
+                                            couchstore_compact_flags flags,
+                                            couchstore_compact_hook hook,
+                                            couchstore_docinfo_hook dhook,
+                                            void *hook_ctx,
+                                            FileOpsInterface *ops);
+
+/**
+ * couchstore_compact_db_ex with a precommit hook, called with the source and target
+ * handles and `precommit_ctx` before the target's header is written (the original
+ * offers this only through C++).
+ *
+ * # Safety
+ * As for couchstore_compact_db_ex; `precommit` a valid function or NULL.
+ */
+couchstore_error_t couchstore_compact_db_with_precommit(Db *source,
+                                                        const char *target_filename,
+                                                        couchstore_compact_flags flags,
+                                                        couchstore_compact_hook hook,
+                                                        couchstore_docinfo_hook dhook,
+                                                        void *hook_ctx,
+                                                        FileOpsInterface *ops,
+                                                        couchstore_precommit_hook precommit,
+                                                        void *precommit_ctx);
 
 /**
  * Opens a database; see couchstore_open_db_ex.

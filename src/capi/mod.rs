@@ -7,6 +7,7 @@
 
 mod alloc;
 mod boundary;
+pub mod compact;
 pub mod db;
 pub mod docs;
 pub mod header;
