@@ -25,7 +25,8 @@ pub use walk::{WalkEvent, walk};
 /// A visitor of leaf entries: called with each key and value.
 pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<Step> + 'a;
 
-/// A callback told of each existing entry a modification replaces or removes.
+/// A callback given key/value entries (e.g. each existing entry a modification replaces
+/// or removes, or each entry of a sorted stream).
 pub type ExistingEntry<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<()> + 'a;
 
 /// What a visitor wants after seeing an item.

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::btree::ExistingEntry;
 use crate::error::{Error, Result};
 
 /// Bookkeeping bytes counted per entry besides its key and value.
@@ -87,7 +88,7 @@ impl IdSorter {
     }
 
     /// Calls `sink` with every entry in id order (ids are unique in a by-seq tree).
-    pub fn drain_sorted(&mut self, sink: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    pub fn drain_sorted(&mut self, sink: &mut ExistingEntry<'_>) -> Result<()> {
         self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if self.runs.is_empty() {
             for (k, v) in self.batch.drain(..) {
