@@ -1,0 +1,219 @@
+//! couchstore-rs benchmarks: the flusher, reads and compaction, each beside a physical
+//! baseline measured in the same run (these machines are shared and noisy, so ratios
+//! are what to compare).
+//!
+//!     cargo bench                 # small (CI checks it runs)
+//!     cargo bench -- --full       # a few hundred MB
+//!
+//! Prints figures only; nothing here asserts a timing.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use couchstore::Db;
+use couchstore::btree::Step;
+use couchstore::compact::{self, CompactOptions};
+use couchstore::db::{NewDoc, OpenFlags};
+
+struct Config {
+    docs: usize,
+    batch: usize,
+    body: usize,
+    dir: PathBuf,
+}
+
+/// Latency percentiles of a set of durations.
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.99), at(1.0))
+}
+
+/// Peak resident set since the last reset, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A deterministic pseudo-random sequence (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn keys(n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    (0..n)
+        .map(|_| format!("key-{:010}", rng.next() % 10_000_000_000).into_bytes())
+        .collect()
+}
+
+/// The flusher workload: insert every key, then update every key, in batches, with a
+/// commit (fsync) after each. Returns commit latencies.
+fn flusher(cfg: &Config, path: &Path, keys: &[Vec<u8>]) -> Vec<Duration> {
+    let mut db = Db::open(path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let body: Vec<u8> = (0..cfg.body).map(|i| (i * 31 % 251) as u8).collect();
+    let meta = [0u8; 18];
+    let mut latencies = Vec::new();
+    for round in 0..2u64 {
+        for chunk in keys.chunks(cfg.batch) {
+            let mut batch: Vec<NewDoc<'_>> = chunk
+                .iter()
+                .map(|k| NewDoc {
+                    id: k,
+                    body: Some(&body),
+                    rev_seq: round + 1,
+                    rev_meta: &meta,
+                    content_meta: 3,
+                    ..Default::default()
+                })
+                .collect();
+            let t = Instant::now();
+            db.save_documents(&mut batch, 0).unwrap();
+            db.commit().unwrap();
+            latencies.push(t.elapsed());
+        }
+    }
+    latencies
+}
+
+/// The raw cost of the flusher's bytes: the same volume appended with one fsync per
+/// batch.
+fn raw_append(cfg: &Config, path: &Path, batches: usize) -> Duration {
+    let mut f = File::create(path).unwrap();
+    let chunk = vec![7u8; cfg.batch * (cfg.body + 64)];
+    let t = Instant::now();
+    for _ in 0..batches {
+        f.write_all(&chunk).unwrap();
+        f.sync_data().unwrap();
+    }
+    t.elapsed()
+}
+
+/// A plain sequential copy: read, write, fsync.
+fn sequential_copy(from: &Path, to: &Path) -> Duration {
+    let t = Instant::now();
+    let mut src = File::open(from).unwrap();
+    let mut dst = File::create(to).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = src.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        dst.write_all(&buf[..n]).unwrap();
+    }
+    dst.sync_all().unwrap();
+    t.elapsed()
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--full");
+    let dir =
+        tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    let cfg = Config {
+        docs: if full { 200_000 } else { 20_000 },
+        batch: 1000,
+        body: 1024,
+        dir: dir.path().to_path_buf(),
+    };
+    println!(
+        "couchstore-rs bench ({}): {} docs of {} B, batches of {}",
+        if full { "full" } else { "small" },
+        cfg.docs,
+        cfg.body,
+        cfg.batch
+    );
+    let keys = keys(cfg.docs);
+    let db_path = cfg.dir.join("bench.couch");
+
+    // 1. Flusher.
+    reset_peak_rss();
+    let t = Instant::now();
+    let lat = flusher(&cfg, &db_path, &keys);
+    let flush_time = t.elapsed();
+    let flush_rss = peak_rss_mib();
+    let raw = raw_append(&cfg, &cfg.dir.join("raw.bin"), lat.len());
+    let (p50, p99, max) = percentiles(lat.clone());
+    let docs = 2 * cfg.docs;
+    println!(
+        "\n[flusher] {} saves in {:.2} s: {:.0} docs/s",
+        docs,
+        flush_time.as_secs_f64(),
+        docs as f64 / flush_time.as_secs_f64()
+    );
+    println!("  commit latency ms: p50 {p50:.2}  p99 {p99:.2}  max {max:.2}");
+    println!(
+        "  raw append + fsync of the same volume: {:.2} s; flusher / raw = {:.2}x",
+        raw.as_secs_f64(),
+        flush_time.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!("  peak RSS {flush_rss:.1} MiB");
+
+    // 2. Reads.
+    let db = Db::open(&db_path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    reset_peak_rss();
+    let mut rng = Rng(42);
+    let reads = cfg.docs / 2;
+    let t = Instant::now();
+    for _ in 0..reads {
+        let k = &keys[(rng.next() % keys.len() as u64) as usize];
+        let doc = db.open_document(k, true).unwrap();
+        std::hint::black_box(doc);
+    }
+    let read_time = t.elapsed();
+    let t = Instant::now();
+    let mut n = 0u64;
+    db.changes_since(0, 0, &mut |_| {
+        n += 1;
+        Ok(Step::Continue)
+    })
+    .unwrap();
+    let scan_time = t.elapsed();
+    println!(
+        "\n[reads] {reads} random open_document: {:.0} ops/s",
+        reads as f64 / read_time.as_secs_f64()
+    );
+    println!(
+        "  changes_since scan of {n} docs: {:.0} docs/s",
+        n as f64 / scan_time.as_secs_f64()
+    );
+    println!("  peak RSS {:.1} MiB", peak_rss_mib());
+
+    // 3. Offline compaction.
+    let size = std::fs::metadata(&db_path).unwrap().len();
+    let copy = sequential_copy(&db_path, &cfg.dir.join("copy.bin"));
+    reset_peak_rss();
+    let target = cfg.dir.join("bench.compact");
+    let t = Instant::now();
+    let stats = compact::compact(&db, &target, CompactOptions::default()).unwrap();
+    let compact_time = t.elapsed();
+    let mb = size as f64 / (1 << 20) as f64;
+    println!(
+        "\n[compaction] source {mb:.1} MiB, {} docs -> {:.1} MiB",
+        stats.docs_copied,
+        std::fs::metadata(&target).unwrap().len() as f64 / (1 << 20) as f64
+    );
+    println!(
+        "  compaction {:.1} MiB/s; sequential copy {:.1} MiB/s; ratio {:.2}",
+        mb / compact_time.as_secs_f64(),
+        mb / copy.as_secs_f64(),
+        copy.as_secs_f64() / compact_time.as_secs_f64()
+    );
+    println!("  peak RSS {:.1} MiB", peak_rss_mib());
+}
