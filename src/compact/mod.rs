@@ -4,6 +4,8 @@
 //! beyond a memory bound, and the local tree from its own ordered scan.
 
 pub mod id_sorter;
+pub mod online;
+pub mod replay;
 
 use std::cell::RefCell;
 use std::path::Path;

@@ -250,6 +250,10 @@ impl Db {
     /// Moves to the header at `pos`, which must be a valid header of this file
     /// (otherwise the handle stays where it was and the error is returned).
     pub fn seek_header(&mut self, pos: u64) -> Result<()> {
+        // A header beyond the size this handle knows may have been committed since.
+        if pos >= self.file()?.end() && !self.has_uncommitted() {
+            self.file.as_mut().ok_or(Error::FileClosed)?.refresh_end()?;
+        }
         let header = self.file()?.read_header_at(pos)?;
         self.drop_uncommitted();
         self.set_current(header, pos);
@@ -268,6 +272,18 @@ impl Db {
         let found = file.find_header_at_or_before(u64::MAX)?;
         self.set_current(found.header, found.pos);
         Ok(())
+    }
+
+    /// The newest header in the file and its position, re-reading the file's size, without
+    /// moving the handle to it.
+    pub fn newest_header(&mut self) -> Result<(u64, Header)> {
+        if self.has_uncommitted() {
+            return Err(Error::InvalidArguments);
+        }
+        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
+        file.refresh_end()?;
+        let found = file.find_header_at_or_before(u64::MAX)?;
+        Ok((found.pos, found.header))
     }
 
     /// Whether saves since the last commit are pending.

@@ -103,7 +103,7 @@ impl Db {
         &mut self,
         docs: &mut [NewDoc<'_>],
         options: u64,
-        mut on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
+        on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
     ) -> Result<()> {
         let as_is = options & save::SEQUENCE_AS_IS != 0;
         let compress = options & save::COMPRESS_DOC_BODIES != 0;
@@ -146,6 +146,39 @@ impl Db {
         if update_seq > MAX_U48 {
             return Err(Error::InvalidArguments);
         }
+        self.apply_entries(&infos, update_seq, on_saved)
+    }
+
+    /// Saves entries whose bodies are already in this file (`bp`, `physical_size` set):
+    /// the sequences are kept as given, and update_seq becomes at least `update_seq`.
+    /// Used by replay, which copies bodies as stored. On failure the handle is left as
+    /// it was before the call.
+    pub(crate) fn save_stored_entries(
+        &mut self,
+        entries: &[DocInfo],
+        update_seq: u64,
+    ) -> Result<()> {
+        self.file_mut()?;
+        let before_header = self.header.clone();
+        let before_end = self.file()?.end();
+        let update_seq = update_seq.max(self.header.update_seq);
+        match self.apply_entries(entries, update_seq, None) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.undo_to(before_header, before_end);
+                Err(e)
+            }
+        }
+    }
+
+    /// Updates both indexes with `infos` (bodies already written) in one pass each.
+    fn apply_entries(
+        &mut self,
+        infos: &[DocInfo],
+        update_seq: u64,
+        mut on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
+    ) -> Result<()> {
+        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
         // The last copy of a repeated id wins: keep the highest batch index per id.
         let mut order: Vec<usize> = (0..infos.len()).collect();
         order.sort_by(|&a, &b| infos[a].id.cmp(&infos[b].id).then(b.cmp(&a)));

@@ -1,0 +1,191 @@
+//! Replay: copying into a target what changed in the source between the source
+//! handle's current header and a later header. With a target compacted from the start
+//! header, the result holds what compacting the source at the end header would,
+//! document for document.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use super::PrecommitHook;
+use crate::btree::{KeyRange, Step, iterate};
+use crate::db::{Db, DocInfo, LocalDoc};
+use crate::error::{Error, Result};
+use crate::format::by_seq;
+
+/// Called before each document is copied: with its doc info, or (for a local document,
+/// saved or deleted) with the local document. An error aborts the replay.
+pub type PreCopyHook<'a> = Box<dyn FnMut(Option<&DocInfo>, Option<&LocalDoc>) -> Result<()> + 'a>;
+/// Called between batches with the replay's running totals; an error (e.g. CANCEL)
+/// aborts.
+pub type ReplayProgress<'a> = Box<dyn FnMut(&ReplayStats) -> Result<()> + 'a>;
+
+/// Default number of body bytes buffered before a batch is saved into the target.
+pub const DEFAULT_FLUSH_THRESHOLD: usize = 4 * 1024 * 1024;
+
+/// How to replay.
+#[derive(Default)]
+pub struct ReplayOptions<'a> {
+    /// Body bytes buffered before the target's trees are updated (0: the default).
+    pub flush_threshold: usize,
+    /// Before each document.
+    pub pre_copy: Option<PreCopyHook<'a>>,
+    /// Before the target's commit.
+    pub precommit: Option<PrecommitHook<'a>>,
+    /// Between batches.
+    pub progress: Option<ReplayProgress<'a>>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Documents and deletions copied.
+    pub docs: u64,
+    /// Local documents saved.
+    pub locals_saved: u64,
+    /// Local documents deleted (present at the start header, gone at the end).
+    pub locals_deleted: u64,
+    /// Body bytes copied (as stored).
+    pub body_bytes: u64,
+    /// Source bytes between the two headers.
+    pub source_bytes: u64,
+}
+
+/// Copies into `target` every change between `source`'s current header and the header
+/// at `end_header` (which must not be older), then commits the target with the end
+/// header's timestamp. `source` is left at the end header. Local documents come first:
+/// those present at the end header are saved, those deleted since the start header are
+/// deleted. Then every document and deletion with a sequence above the start header's,
+/// bodies copied as stored, sequences kept, in batches of `flush_threshold` bytes. The
+/// purge sequence is carried over.
+pub fn replay(
+    source: &mut Db,
+    target: &RefCell<Db>,
+    end_header: u64,
+    mut options: ReplayOptions<'_>,
+) -> Result<ReplayStats> {
+    let start_pos = source.header_position();
+    let start_seq = source.header().update_seq;
+    if end_header < start_pos {
+        return Err(Error::InvalidArguments);
+    }
+    let mut stats = ReplayStats {
+        source_bytes: end_header - start_pos,
+        ..Default::default()
+    };
+    if end_header == start_pos {
+        return Ok(stats);
+    }
+    let threshold = match options.flush_threshold {
+        0 => DEFAULT_FLUSH_THRESHOLD,
+        n => n,
+    };
+    let start_locals = local_ids(source)?;
+    source.seek_header(end_header)?;
+    let end = source.header().clone();
+    let file = source.file()?;
+
+    // Local documents.
+    let mut end_locals = BTreeSet::new();
+    iterate(
+        file,
+        end.local_root.as_ref(),
+        file.end(),
+        KeyRange::ALL,
+        None,
+        &mut |k, v| {
+            let doc = LocalDoc {
+                id: k.to_vec(),
+                json: v.to_vec(),
+                deleted: false,
+            };
+            if let Some(hook) = options.pre_copy.as_mut() {
+                hook(None, Some(&doc))?;
+            }
+            target.borrow_mut().save_local_document(&doc)?;
+            end_locals.insert(doc.id);
+            stats.locals_saved += 1;
+            Ok(Step::Continue)
+        },
+    )?;
+    for id in start_locals.difference(&end_locals) {
+        let doc = LocalDoc {
+            id: id.clone(),
+            json: Vec::new(),
+            deleted: true,
+        };
+        if let Some(hook) = options.pre_copy.as_mut() {
+            hook(None, Some(&doc))?;
+        }
+        target.borrow_mut().save_local_document(&doc)?;
+        stats.locals_deleted += 1;
+    }
+
+    // Documents changed since the start header, in sequence order.
+    let mut batch: Vec<DocInfo> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let mut body = Vec::new();
+    let from = by_seq::encode_key(start_seq + 1);
+    iterate(
+        file,
+        end.by_seq_root.as_ref(),
+        file.end(),
+        KeyRange::from(&from),
+        None,
+        &mut |k, v| {
+            let mut info = DocInfo::from_by_seq(k, v)?;
+            if let Some(hook) = options.pre_copy.as_mut() {
+                hook(Some(&info), None)?;
+            }
+            if info.bp != 0 {
+                file.read_chunk(info.bp, &mut body)?;
+                info.bp = target.borrow_mut().file_mut()?.append_chunk(&body)?.pos;
+                batch_bytes += body.len();
+                stats.body_bytes += body.len() as u64;
+            }
+            batch_bytes += info.id.len() + info.rev_meta.len() + 64;
+            batch.push(info);
+            stats.docs += 1;
+            if batch_bytes >= threshold {
+                target.borrow_mut().save_stored_entries(&batch, 0)?;
+                batch.clear();
+                batch_bytes = 0;
+                if let Some(progress) = options.progress.as_mut() {
+                    progress(&stats)?;
+                }
+            }
+            Ok(Step::Continue)
+        },
+    )?;
+    {
+        let mut t = target.borrow_mut();
+        t.save_stored_entries(&batch, end.update_seq)?;
+        let h = t.header_mut()?;
+        h.purge_seq = h.purge_seq.max(end.purge_seq);
+    }
+    if let Some(progress) = options.progress.as_mut() {
+        progress(&stats)?;
+    }
+    if let Some(precommit) = options.precommit.as_mut() {
+        precommit()?;
+    }
+    target.borrow_mut().commit_with_timestamp(end.timestamp)?;
+    Ok(stats)
+}
+
+/// The ids of the local documents at the handle's current header.
+fn local_ids(db: &Db) -> Result<BTreeSet<Vec<u8>>> {
+    let file = db.file()?;
+    let mut ids = BTreeSet::new();
+    iterate(
+        file,
+        db.header().local_root.as_ref(),
+        file.end(),
+        KeyRange::ALL,
+        None,
+        &mut |k, _| {
+            ids.insert(k.to_vec());
+            Ok(Step::Continue)
+        },
+    )?;
+    Ok(ids)
+}

@@ -1,0 +1,314 @@
+//! Online compaction with a concurrent flusher: the compacted file equals the source's
+//! newest header at the switch, the flusher continues on the new file, and nothing
+//! committed is lost, with different timings.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use common::workload::{Model, ModelDoc, check_model};
+use couchstore::compact::online::{OnlineOptions, OnlineStats, Phase, compact_online};
+use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::{Db, Error, LocalDoc};
+
+/// The engine's lock, taken by the flusher around each save + commit and by the
+/// compactor for its last step.
+#[derive(Default)]
+struct EngineLock {
+    held: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl EngineLock {
+    fn lock(&self) {
+        let mut held = self.held.lock().unwrap();
+        while *held {
+            held = self.cv.wait(held).unwrap();
+        }
+        *held = true;
+    }
+    fn unlock(&self) {
+        *self.held.lock().unwrap() = false;
+        self.cv.notify_all();
+    }
+}
+
+/// The engine: its writer handle and the model of everything committed.
+struct Engine {
+    db: Db,
+    model: Model,
+    batches: u64,
+}
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key-{:06}", i).into_bytes()
+}
+
+/// One flusher batch: updates and inserts over a key range, every 7th a deletion, a
+/// local doc update now and then; then commit. Updates the model after the commit.
+fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
+    let mut docs = Vec::new();
+    for j in 0..size {
+        let k = (round * 7919 + j * 104_729) % keys;
+        let body = format!("round {round} key {k} {}", "x".repeat((k % 50) as usize)).into_bytes();
+        let delete = (round + j) % 7 == 0;
+        docs.push((
+            key(k),
+            if delete { None } else { Some(body) },
+            round.to_be_bytes().to_vec(),
+        ));
+    }
+    let mut batch: Vec<NewDoc<'_>> = docs
+        .iter()
+        .map(|(id, body, meta)| NewDoc {
+            id,
+            body: body.as_deref(),
+            deleted: body.is_none(),
+            rev_seq: round + 1,
+            rev_meta: meta,
+            content_meta: 3,
+            db_seq: 0,
+        })
+        .collect();
+    engine.db.save_documents(&mut batch, 0).unwrap();
+    let seqs: Vec<u64> = batch.iter().map(|d| d.db_seq).collect();
+    let local = (round % 3 == 0).then(|| LocalDoc {
+        id: format!("_local/l{}", round % 5).into_bytes(),
+        json: format!("{{\"round\":{round}}}").into_bytes(),
+        deleted: round % 4 == 0,
+    });
+    if let Some(l) = &local {
+        engine.db.save_local_document(l).unwrap();
+    }
+    engine.db.commit().unwrap();
+    for ((id, body, meta), seq) in docs.into_iter().zip(seqs) {
+        engine.model.docs.insert(
+            id,
+            ModelDoc {
+                db_seq: seq,
+                rev_seq: round + 1,
+                rev_meta: meta,
+                deleted: body.is_none(),
+                content_meta: 3,
+                body,
+            },
+        );
+        engine.model.update_seq = engine.model.update_seq.max(seq);
+    }
+    if let Some(l) = local {
+        if l.deleted {
+            engine.model.locals.remove(&l.id);
+        } else {
+            engine.model.locals.insert(l.id, l.json);
+        }
+    }
+    engine.batches += 1;
+}
+
+struct Timing {
+    keys: u64,
+    batch: u64,
+    initial_batches: u64,
+    /// Pause between flusher batches (zero: the flusher writes as fast as it can).
+    pause: Duration,
+    max_locked_bytes: u64,
+    max_locked_docs: u64,
+    max_rounds: u32,
+}
+
+fn run(t: Timing) -> OnlineStats {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("vb.couch");
+    let target = dir.path().join("vb.couch.compact");
+    let mut engine = Engine {
+        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        model: Model::default(),
+        batches: 0,
+    };
+    for round in 0..t.initial_batches {
+        flush_batch(&mut engine, round, t.keys, t.batch);
+    }
+    let engine = Arc::new(Mutex::new(engine));
+    let lock = Arc::new(EngineLock::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let after_switch = Arc::new(AtomicU64::new(0));
+    let switched = Arc::new(AtomicBool::new(false));
+
+    let flusher = {
+        let (engine, lock, stop, after_switch, switched) = (
+            engine.clone(),
+            lock.clone(),
+            stop.clone(),
+            after_switch.clone(),
+            switched.clone(),
+        );
+        let (keys, batch, pause, first) = (t.keys, t.batch, t.pause, t.initial_batches);
+        std::thread::spawn(move || {
+            let mut round = first;
+            // Keep writing until the compaction has switched and a few batches went to
+            // the new file.
+            while !stop.load(Ordering::SeqCst) || after_switch.load(Ordering::SeqCst) < 5 {
+                lock.lock();
+                flush_batch(&mut engine.lock().unwrap(), round, keys, batch);
+                if switched.load(Ordering::SeqCst) {
+                    after_switch.fetch_add(1, Ordering::SeqCst);
+                }
+                lock.unlock();
+                round += 1;
+                std::thread::sleep(pause);
+            }
+        })
+    };
+
+    let (l1, l2) = (lock.clone(), lock.clone());
+    let engine_for_switch = engine.clone();
+    let source_for_switch: PathBuf = source.clone();
+    let switched_flag = switched.clone();
+    let mut options = OnlineOptions::new(
+        Box::new(move || l1.lock()),
+        Box::new(move || l2.unlock()),
+        Box::new(move |compacted: &Path| {
+            // Under the lock: the compacted file holds exactly the source's newest
+            // header; then the engine renames it into place and swaps its handle.
+            let mut e = engine_for_switch.lock().unwrap();
+            let old = Db::open(&source_for_switch, OpenFlags(OpenFlags::RDONLY))?;
+            let new = Db::open(compacted, OpenFlags(OpenFlags::RDONLY))?;
+            assert_eq!(new.info()?.last_sequence, old.info()?.last_sequence);
+            check_model(&new, &e.model);
+            check_model(&old, &e.model);
+            drop((old, new));
+            std::fs::rename(compacted, &source_for_switch).map_err(|_| Error::Write)?;
+            e.db = Db::open(&source_for_switch, OpenFlags(0))?;
+            switched_flag.store(true, Ordering::SeqCst);
+            Ok(())
+        }),
+    );
+    options.max_locked_bytes = t.max_locked_bytes;
+    options.max_locked_docs = t.max_locked_docs;
+    options.max_rounds = t.max_rounds;
+    options.flush_threshold = 64 * 1024;
+    let stats = compact_online(&source, &target, options).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    flusher.join().unwrap();
+
+    assert!(switched.load(Ordering::SeqCst));
+    assert!(!target.exists());
+    let e = engine.lock().unwrap();
+    let reopened = Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    check_model(&reopened, &e.model);
+    assert!(after_switch.load(Ordering::SeqCst) >= 5);
+    eprintln!("{stats:?} flusher batches {}", e.batches);
+    stats
+}
+
+#[test]
+fn tiny_thresholds_catch_up_round_after_round() {
+    let stats = run(Timing {
+        keys: 3000,
+        batch: 200,
+        initial_batches: 60,
+        pause: Duration::from_millis(2),
+        max_locked_bytes: 0,
+        max_locked_docs: 0,
+        max_rounds: 4,
+    });
+    assert!(stats.catch_up_rounds >= 1, "{stats:?}");
+}
+
+#[test]
+fn large_thresholds_go_straight_to_the_final_round() {
+    let stats = run(Timing {
+        keys: 3000,
+        batch: 200,
+        initial_batches: 60,
+        pause: Duration::from_millis(1),
+        max_locked_bytes: u64::MAX,
+        max_locked_docs: u64::MAX,
+        max_rounds: 10,
+    });
+    assert_eq!(stats.catch_up_rounds, 0);
+}
+
+#[test]
+fn a_flusher_faster_than_the_compactor_still_finishes() {
+    let stats = run(Timing {
+        keys: 20_000,
+        batch: 500,
+        initial_batches: 80,
+        pause: Duration::ZERO,
+        max_locked_bytes: 1,
+        max_locked_docs: 1,
+        max_rounds: 3,
+    });
+    assert!(stats.catch_up_rounds <= 3);
+}
+
+#[test]
+fn cancel_and_errors_release_the_lock_and_leave_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("s.couch");
+    let target = dir.path().join("t.couch");
+    let mut engine = Engine {
+        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        model: Model::default(),
+        batches: 0,
+    };
+    for round in 0..20 {
+        flush_batch(&mut engine, round, 2000, 200);
+    }
+    let before = std::fs::read(&source).unwrap();
+    let lock = Arc::new(EngineLock::default());
+    for fail_in in [Phase::Compacting, Phase::FinalReplay, Phase::Switching] {
+        let (l1, l2) = (lock.clone(), lock.clone());
+        let mut options = OnlineOptions::new(
+            Box::new(move || l1.lock()),
+            Box::new(move || l2.unlock()),
+            Box::new(|_: &Path| Err(Error::Write)),
+        );
+        options.progress = Some(Box::new(move |p| {
+            if p.phase == fail_in {
+                Err(Error::Cancel)
+            } else {
+                Ok(())
+            }
+        }));
+        let result = compact_online(&source, &target, options);
+        assert_eq!(result.err(), Some(Error::Cancel), "{fail_in:?}");
+        assert!(!target.exists(), "{fail_in:?}");
+        // The lock is free again.
+        assert!(!*lock.held.lock().unwrap(), "{fail_in:?}");
+    }
+    // A failing switch callback: error returned, lock released, target removed.
+    let (l1, l2) = (lock.clone(), lock.clone());
+    let options = OnlineOptions::new(
+        Box::new(move || l1.lock()),
+        Box::new(move || l2.unlock()),
+        Box::new(|_: &Path| Err(Error::Write)),
+    );
+    assert_eq!(
+        compact_online(&source, &target, options).err(),
+        Some(Error::Write)
+    );
+    assert!(!target.exists());
+    assert!(!*lock.held.lock().unwrap());
+    // A missing source.
+    let (l1, l2) = (lock.clone(), lock.clone());
+    let options = OnlineOptions::new(
+        Box::new(move || l1.lock()),
+        Box::new(move || l2.unlock()),
+        Box::new(|_: &Path| Ok(())),
+    );
+    assert_eq!(
+        compact_online(&dir.path().join("none"), &target, options).err(),
+        Some(Error::NoSuchFile)
+    );
+    assert!(!*lock.held.lock().unwrap());
+    assert_eq!(std::fs::read(&source).unwrap(), before);
+    check_model(
+        &Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &engine.model,
+    );
+}
