@@ -42,6 +42,13 @@ pub struct Progress {
     pub bytes: u64,
 }
 
+/// Takes or releases the engine's lock.
+pub type LockHook<'a> = Box<dyn FnMut() + 'a>;
+/// Switches the engine to the compacted file (called with the lock held).
+pub type SwitchHook<'a> = Box<dyn FnMut(&Path) -> Result<()> + 'a>;
+/// Told of progress; an error (e.g. CANCEL) aborts.
+pub type ProgressHook<'a> = Box<dyn FnMut(Progress) -> Result<()> + 'a>;
+
 /// Statistics of an online compaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnlineStats {
@@ -72,13 +79,13 @@ pub struct OnlineOptions<'a> {
     /// Doc info rewrite hook for the snapshot's compaction.
     pub rewrite: Option<RewriteHook<'a>>,
     /// Takes the engine's lock (the one its flusher holds while committing).
-    pub lock: Box<dyn FnMut() + 'a>,
+    pub lock: LockHook<'a>,
     /// Releases it.
-    pub unlock: Box<dyn FnMut() + 'a>,
+    pub unlock: LockHook<'a>,
     /// Called with the lock held after the final replay and commit, with the target's
     /// path: the engine renames the file and swaps its handle here. The target file is
     /// closed by then.
-    pub switch: Box<dyn FnMut(&Path) -> Result<()> + 'a>,
+    pub switch: SwitchHook<'a>,
     /// Take the lock for the final replay once the backlog is at most this many source
     /// bytes...
     pub max_locked_bytes: u64,
@@ -92,16 +99,16 @@ pub struct OnlineOptions<'a> {
     /// Memory bound of the by-id sort (0: the default).
     pub id_sort_memory: usize,
     /// Told of progress between batches; an error (e.g. CANCEL) aborts.
-    pub progress: Option<Box<dyn FnMut(Progress) -> Result<()> + 'a>>,
+    pub progress: Option<ProgressHook<'a>>,
 }
 
 impl<'a> OnlineOptions<'a> {
     /// Options with the given lock and switch callbacks and default thresholds
     /// (1 MiB, 10 000 sequence numbers, 10 rounds).
     pub fn new(
-        lock: Box<dyn FnMut() + 'a>,
-        unlock: Box<dyn FnMut() + 'a>,
-        switch: Box<dyn FnMut(&Path) -> Result<()> + 'a>,
+        lock: LockHook<'a>,
+        unlock: LockHook<'a>,
+        switch: SwitchHook<'a>,
     ) -> Self {
         OnlineOptions {
             flags: 0,
@@ -122,7 +129,7 @@ impl<'a> OnlineOptions<'a> {
 
 /// Holds the engine's lock while alive, so every exit path releases it.
 struct LockGuard<'o, 'a> {
-    unlock: &'o mut Box<dyn FnMut() + 'a>,
+    unlock: &'o mut LockHook<'a>,
 }
 
 impl Drop for LockGuard<'_, '_> {
@@ -132,8 +139,8 @@ impl Drop for LockGuard<'_, '_> {
 }
 
 fn locked<'o, 'a>(
-    lock: &mut Box<dyn FnMut() + 'a>,
-    unlock: &'o mut Box<dyn FnMut() + 'a>,
+    lock: &mut LockHook<'a>,
+    unlock: &'o mut LockHook<'a>,
 ) -> LockGuard<'o, 'a> {
     lock();
     LockGuard { unlock }
@@ -245,7 +252,7 @@ fn replay_step(
     end_pos: u64,
     phase: Phase,
     flush_threshold: usize,
-    progress: &mut Option<Box<dyn FnMut(Progress) -> Result<()> + '_>>,
+    progress: &mut Option<ProgressHook<'_>>,
 ) -> Result<ReplayStats> {
     // Entering the phase is reported too: a cancellation point even when there is
     // nothing to replay.
