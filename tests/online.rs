@@ -54,7 +54,7 @@ fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
     for j in 0..size {
         let k = (round * 7919 + j * 104_729) % keys;
         let body = format!("round {round} key {k} {}", "x".repeat((k % 50) as usize)).into_bytes();
-        let delete = (round + j) % 7 == 0;
+        let delete = (round + j).is_multiple_of(7);
         docs.push((
             key(k),
             if delete { None } else { Some(body) },
@@ -75,10 +75,10 @@ fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
         .collect();
     engine.db.save_documents(&mut batch, 0).unwrap();
     let seqs: Vec<u64> = batch.iter().map(|d| d.db_seq).collect();
-    let local = (round % 3 == 0).then(|| LocalDoc {
+    let local = round.is_multiple_of(3).then(|| LocalDoc {
         id: format!("_local/l{}", round % 5).into_bytes(),
         json: format!("{{\"round\":{round}}}").into_bytes(),
-        deleted: round % 4 == 0,
+        deleted: round.is_multiple_of(4),
     });
     if let Some(l) = &local {
         engine.db.save_local_document(l).unwrap();

@@ -50,9 +50,9 @@ impl Writer {
             .collect();
         self.db.save_documents(&mut batch, 0).unwrap();
         let seqs: Vec<u64> = batch.iter().map(|d| d.db_seq).collect();
-        if spec % 4 == 0 {
+        if spec.is_multiple_of(4) {
             let id = format!("_local/{}", spec % 3).into_bytes();
-            let deleted = spec % 8 == 0;
+            let deleted = spec.is_multiple_of(8);
             let json = format!("{{\"r\":{round}}}").into_bytes();
             self.db
                 .save_local_document(&LocalDoc {

@@ -105,11 +105,7 @@ pub struct OnlineOptions<'a> {
 impl<'a> OnlineOptions<'a> {
     /// Options with the given lock and switch callbacks and default thresholds
     /// (1 MiB, 10 000 sequence numbers, 10 rounds).
-    pub fn new(
-        lock: LockHook<'a>,
-        unlock: LockHook<'a>,
-        switch: SwitchHook<'a>,
-    ) -> Self {
+    pub fn new(lock: LockHook<'a>, unlock: LockHook<'a>, switch: SwitchHook<'a>) -> Self {
         OnlineOptions {
             flags: 0,
             filter: None,
@@ -138,10 +134,7 @@ impl Drop for LockGuard<'_, '_> {
     }
 }
 
-fn locked<'o, 'a>(
-    lock: &mut LockHook<'a>,
-    unlock: &'o mut LockHook<'a>,
-) -> LockGuard<'o, 'a> {
+fn locked<'o, 'a>(lock: &mut LockHook<'a>, unlock: &'o mut LockHook<'a>) -> LockGuard<'o, 'a> {
     lock();
     LockGuard { unlock }
 }
