@@ -241,3 +241,8 @@ fn shared_library_exports_only_the_api() {
 fn c_compaction() {
     c_suite("test_compact");
 }
+
+#[test]
+fn c_online_compaction() {
+    c_suite("test_online");
+}

@@ -27,6 +27,26 @@
 #define COUCHSTORE_COMPACT_NEED_BODY 2
 
 /**
+ * Phases reported to couchstore_online_options.progress.
+ */
+#define COUCHSTORE_ONLINE_PHASE_COMPACTING 1
+
+/**
+ * Catching up without the lock.
+ */
+#define COUCHSTORE_ONLINE_PHASE_CATCHING_UP 2
+
+/**
+ * The final replay, under the lock.
+ */
+#define COUCHSTORE_ONLINE_PHASE_FINAL_REPLAY 3
+
+/**
+ * The switch callback is about to run (under the lock).
+ */
+#define COUCHSTORE_ONLINE_PHASE_SWITCHING 4
+
+/**
  * An open database handle (opaque).
  */
 struct _db;
@@ -344,6 +364,123 @@ struct _local_doc {
  * A local (unreplicated) document.
  */
 typedef struct _local_doc LocalDoc;
+
+/**
+ * Called before replay copies each document (`info` set) or local document (`local`
+ * set; `local->deleted` for a deletion). Returning anything but COUCHSTORE_SUCCESS
+ * aborts the replay with that code. The source handle must not be used in the hook.
+ */
+typedef couchstore_error_t (*couchstore_replay_precopy_hook)(Db *source,
+                                                             Db *target,
+                                                             const DocInfo *info,
+                                                             const LocalDoc *local,
+                                                             void *ctx);
+
+/**
+ * How couchstore_compact_online runs; initialise with couchstore_online_options_init,
+ * then set the callbacks.
+ */
+struct _couchstore_online_options {
+  /**
+   * Takes the engine's lock (the one its flusher holds while committing). Required.
+   */
+  void (*lock)(void *ctx);
+  /**
+   * Releases it. Required.
+   */
+  void (*unlock)(void *ctx);
+  /**
+   * Called with the lock held after the final replay and commit, with the (closed)
+   * compacted file's name: rename it and swap handles here. Required.
+   */
+  couchstore_error_t (*switch_file)(const char *target_filename,
+                                    void *ctx);
+  /**
+   * Passed to lock, unlock and switch_file.
+   */
+  void *ctx;
+  /**
+   * Take the lock for the final replay once the backlog is at most this many bytes of
+   * source file...
+   */
+  uint64_t max_locked_bytes;
+  /**
+   * ...and at most this many sequence numbers.
+   */
+  uint64_t max_locked_docs;
+  /**
+   * At most this many catch-up rounds without the lock.
+   */
+  uint32_t max_rounds;
+  /**
+   * Replay batch size in body bytes (0: the default).
+   */
+  size_t flush_threshold;
+  /**
+   * Memory bound of the by-id sort (0: the default).
+   */
+  size_t id_sort_memory;
+  /**
+   * Optional: told of progress (phase, documents and body bytes so far in the
+   * phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL).
+   */
+  int (*progress)(int phase,
+                  uint64_t docs,
+                  uint64_t bytes,
+                  void *ctx);
+  /**
+   * Passed to progress.
+   */
+  void *progress_ctx;
+};
+
+/**
+ * How couchstore_compact_online runs.
+ */
+typedef struct _couchstore_online_options couchstore_online_options;
+
+/**
+ * What couchstore_compact_online did.
+ */
+struct _couchstore_online_stats {
+  /**
+   * Documents copied by the initial compaction.
+   */
+  uint64_t docs_copied;
+  /**
+   * Catch-up rounds run without the lock.
+   */
+  uint32_t catch_up_rounds;
+  /**
+   * Source bytes replayed without the lock.
+   */
+  uint64_t bytes_replayed_unlocked;
+  /**
+   * Source bytes replayed under the lock.
+   */
+  uint64_t bytes_replayed_locked;
+  /**
+   * Documents replayed without the lock.
+   */
+  uint64_t docs_replayed_unlocked;
+  /**
+   * Documents replayed under the lock.
+   */
+  uint64_t docs_replayed_locked;
+  /**
+   * Nanoseconds the lock was held at the end.
+   */
+  uint64_t lock_hold_ns;
+  /**
+   * Nanoseconds the whole compaction took.
+   */
+  uint64_t total_ns;
+};
+
+/**
+ * What couchstore_compact_online did.
+ */
+typedef struct _couchstore_online_stats couchstore_online_stats;
 
 /**
  * Drop deletions (only when no filter hook is given); the purge counter is bumped.
@@ -1089,6 +1226,60 @@ couchstore_error_t couchstore_last_os_error(const Db *_db,
 couchstore_error_t couchstore_last_internal_error(const Db *_db,
                                                   char *buf,
                                                   size_t size);
+
+/**
+ * Copies into `target` every change in `source` between the source handle's current
+ * header and the header at `end_header_position`, then commits the target with the
+ * end header's timestamp; the source handle is left at the end header. Local documents
+ * first (those present at the end header saved, those deleted since the start header
+ * deleted), then every document and deletion with a sequence above the start header's,
+ * bodies copied as stored and sequence numbers kept, saved in batches of
+ * `flush_threshold` body bytes (0: 4 MiB). The purge sequence is carried over.
+ *
+ * # Safety
+ * `source` and `target` must be live handles; hooks valid functions or NULL.
+ */
+couchstore_error_t couchstore_replay(Db *source,
+                                     Db *target,
+                                     uint64_t end_header_position,
+                                     size_t flush_threshold,
+                                     couchstore_replay_precopy_hook precopy,
+                                     void *precopy_ctx,
+                                     couchstore_precommit_hook precommit,
+                                     void *precommit_ctx);
+
+/**
+ * Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
+ * backlog before the final round, at most 10 catch-up rounds.
+ *
+ * # Safety
+ * `options` must be NULL or writable.
+ */
+void couchstore_online_options_init(couchstore_online_options *options);
+
+/**
+ * Compacts the database file `source_filename` into the new file `target_filename`
+ * while the engine keeps writing to the source through its own handles, holding its
+ * lock only for the end: under the lock the source is opened at its newest header;
+ * that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
+ * `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
+ * without the lock, round after round while the backlog exceeds the thresholds; then
+ * under the lock the last delta is replayed and committed and `switch_file` is called;
+ * then the lock is released. On error or cancellation the target is removed, the lock
+ * released and the source untouched. `stats` (may be NULL) receives the figures.
+ *
+ * # Safety
+ * File names must be NUL-terminated strings; `options` valid with its required
+ * callbacks set; hooks valid functions or NULL; `stats` NULL or writable.
+ */
+couchstore_error_t couchstore_compact_online(const char *source_filename,
+                                             const char *target_filename,
+                                             couchstore_compact_flags flags,
+                                             couchstore_compact_hook hook,
+                                             couchstore_docinfo_hook dhook,
+                                             void *hook_ctx,
+                                             const couchstore_online_options *options,
+                                             couchstore_online_stats *stats);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,10 +1,12 @@
 //! Offline compaction with the original's C entry points and hooks.
 #![allow(non_camel_case_types)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ops::Deref;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use super::alloc::docinfo_block;
 use super::boundary::{c_free, db_ref, guard, non_null, sized};
@@ -154,21 +156,17 @@ pub unsafe extern "C" fn couchstore_compact_db_with_precommit(
         let name = unsafe { CStr::from_ptr(target_filename) };
         let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
         let inner = crate::Db::open(path, compact::target_open_flags(&src, flags))?;
-        let target = Box::into_raw(Box::new(Db {
-            inner: RefCell::new(inner),
-            filename: CString::from(name),
-        }));
+        let handle = Rc::new(Cell::new(std::ptr::null_mut()));
+        let target = OwnedHandle::new(inner, name, &handle);
         let options = CompactOptions {
             flags,
-            filter: hook.map(|h| filter_hook(h, target, hook_ctx)),
+            filter: hook.map(|h| filter_hook(h, handle.clone(), hook_ctx)),
             rewrite: dhook.map(rewrite_hook),
-            precommit: precommit.map(|p| precommit_hook(p, source, target, precommit_ctx)),
+            precommit: precommit.map(|p| precommit_hook(p, source, handle.clone(), precommit_ctx)),
             ..Default::default()
         };
-        // SAFETY: `target` was just created by Box::into_raw and is only ours.
-        let result = compact::compact_into(&src, unsafe { &(*target).inner }, options);
-        // SAFETY: as above; the hooks holding the pointer are gone with `options`.
-        drop(unsafe { Box::from_raw(target) });
+        let result = compact::compact_into(&src, &target, options);
+        drop(target);
         match result {
             Ok(stats) => stats.tolerated_error.map_or(Ok(()), Err),
             Err(e) => {
@@ -179,12 +177,44 @@ pub unsafe extern "C" fn couchstore_compact_db_with_precommit(
     })
 }
 
-fn filter_hook<'a>(
+/// A C handle this library creates around a database it opened (a compaction target),
+/// so hooks can be given a `Db*` for it; freed when dropped.
+pub(crate) struct OwnedHandle(*mut Db);
+
+impl OwnedHandle {
+    /// Wraps `db`, named `name`, and records the handle's pointer in `slot` for hooks.
+    pub(crate) fn new(db: crate::Db, name: &CStr, slot: &Cell<*mut Db>) -> Self {
+        let ptr = Box::into_raw(Box::new(Db {
+            inner: RefCell::new(db),
+            filename: CString::from(name),
+        }));
+        slot.set(ptr);
+        OwnedHandle(ptr)
+    }
+}
+
+impl Deref for OwnedHandle {
+    type Target = RefCell<crate::Db>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: the pointer comes from Box::into_raw and lives until drop.
+        unsafe { &(*self.0).inner }
+    }
+}
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: created by Box::into_raw in `new`, dropped once.
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
+
+pub(crate) fn filter_hook<'a>(
     hook: unsafe extern "C" fn(*mut Db, *mut DocInfo, sized_buf, *mut c_void) -> c_int,
-    target: *mut Db,
+    target: Rc<Cell<*mut Db>>,
     ctx: *mut c_void,
 ) -> compact::FilterHook<'a> {
     Box::new(move |info, body| {
+        let target = target.get();
         let block = match info {
             Some(i) => docinfo_block(i)?,
             None => std::ptr::null_mut(),
@@ -209,7 +239,7 @@ fn filter_hook<'a>(
     })
 }
 
-fn rewrite_hook<'a>(
+pub(crate) fn rewrite_hook<'a>(
     hook: unsafe extern "C" fn(*mut *mut DocInfo, *const sized_buf) -> c_int,
 ) -> compact::RewriteHook<'a> {
     Box::new(move |info, body| {
@@ -250,15 +280,15 @@ unsafe fn read_docinfo(info: *const DocInfo) -> Result<crate::DocInfo, Error> {
     })
 }
 
-fn precommit_hook<'a>(
+pub(crate) fn precommit_hook<'a>(
     hook: unsafe extern "C" fn(*mut Db, *mut Db, *mut c_void) -> couchstore_error_t,
     source: *mut Db,
-    target: *mut Db,
+    target: Rc<Cell<*mut Db>>,
     ctx: *mut c_void,
 ) -> compact::PrecommitHook<'a> {
     Box::new(move || {
         // SAFETY: a valid C hook with both live handles.
-        match unsafe { hook(source, target, ctx) } {
+        match unsafe { hook(source, target.get(), ctx) } {
             COUCHSTORE_SUCCESS => Ok(()),
             code => Err(Error::from_code(code).unwrap_or(Error::Callback(code))),
         }

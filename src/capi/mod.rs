@@ -14,6 +14,7 @@ pub mod header;
 pub mod iterate;
 pub mod local;
 pub mod misc;
+pub mod online;
 pub mod types;
 
 pub use types::*;

@@ -8,6 +8,7 @@
 //! Writers stall only for the last step.
 
 use std::cell::RefCell;
+use std::ops::Deref;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -148,21 +149,38 @@ pub fn compact_online(
     target: &Path,
     options: OnlineOptions<'_>,
 ) -> Result<OnlineStats> {
-    let result = run(source, target, options);
+    compact_online_with(source, target, options, |db| Box::new(RefCell::new(db)))
+}
+
+/// [`compact_online`], letting the caller hold the target database while it is being
+/// written: `wrap` receives it once it is created (for hooks that need a handle to it)
+/// and returns what the driver works through; that is dropped before the switch.
+pub fn compact_online_with<T: Deref<Target = RefCell<Db>>>(
+    source: &Path,
+    target: &Path,
+    options: OnlineOptions<'_>,
+    wrap: impl FnOnce(Db) -> T,
+) -> Result<OnlineStats> {
+    let result = run(source, target, options, wrap);
     if result.is_err() {
         let _ = std::fs::remove_file(target);
     }
     result
 }
 
-fn run(source: &Path, target_path: &Path, mut o: OnlineOptions<'_>) -> Result<OnlineStats> {
+fn run<T: Deref<Target = RefCell<Db>>>(
+    source: &Path,
+    target_path: &Path,
+    mut o: OnlineOptions<'_>,
+    wrap: impl FnOnce(Db) -> T,
+) -> Result<OnlineStats> {
     let started = Instant::now();
     let mut stats = OnlineStats::default();
     let mut src = {
         let _guard = locked(&mut o.lock, &mut o.unlock);
         Db::open(source, OpenFlags(OpenFlags::RDONLY))?
     };
-    let target = RefCell::new(Db::open(target_path, target_open_flags(&src, o.flags))?);
+    let target = wrap(Db::open(target_path, target_open_flags(&src, o.flags))?);
 
     // The snapshot, without the lock.
     let mut progress = o.progress.take();

@@ -1,0 +1,329 @@
+/* Concurrent compaction through the C API: a flusher thread saves and commits batches
+ * (updates and deletions of the same keys, local document updates) under the engine's
+ * mutex while couchstore_compact_online compacts on the main thread with its own
+ * handles. At the switch the compacted file must equal the source's newest header;
+ * afterwards the flusher continues on the new file and nothing committed is missing. */
+#include <libcouchstore/couch_db.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "check.h"
+
+#define KEYS 1500
+
+static pthread_mutex_t engine = PTHREAD_MUTEX_INITIALIZER;
+static Db *writer;
+static const char *source_path;
+static uint64_t expected_rev[KEYS]; /* round + 1 of the last write; 0: never written */
+static int expected_deleted[KEYS];
+static uint64_t expected_local_round;
+static volatile int stop_flusher, switched, batches_after_switch, flusher_failed, compare_failures;
+static int batch_size = 100;
+static int pause_us = 0;
+
+static void body_for(char *out, size_t n, int key, uint64_t round) {
+    snprintf(out, n, "key %d round %llu %.*s", key, (unsigned long long)round, key % 40, "........................................");
+}
+
+static sized_buf sb(const char *s) {
+    sized_buf b = {(char *)s, strlen(s)};
+    return b;
+}
+
+/* One batch: save, local doc, commit; then record what is now committed. */
+static int flush_batch(uint64_t round) {
+    Doc docs[512];
+    DocInfo infos[512];
+    Doc *dp[512];
+    DocInfo *ip[512];
+    char ids[512][16], bodies[512][96];
+    int keys[512];
+    for (int j = 0; j < batch_size; j++) {
+        int k = (int)((round * 7919 + (uint64_t)j * 104729) % KEYS);
+        keys[j] = k;
+        snprintf(ids[j], 16, "key-%05d", k);
+        body_for(bodies[j], 96, k, round);
+        int del = (round + (uint64_t)j) % 7 == 0;
+        docs[j].id = sb(ids[j]);
+        docs[j].data = sb(bodies[j]);
+        memset(&infos[j], 0, sizeof infos[j]);
+        infos[j].id = sb(ids[j]);
+        infos[j].rev_seq = round + 1;
+        infos[j].deleted = del;
+        dp[j] = del ? NULL : &docs[j];
+        ip[j] = &infos[j];
+    }
+    /* Keys may repeat within a batch: the last copy wins, as recorded below. */
+    if (couchstore_save_documents(writer, dp, ip, (unsigned)batch_size, 0)) return -1;
+    char json[64];
+    snprintf(json, sizeof json, "{\"round\":%llu}", (unsigned long long)round);
+    LocalDoc l = {sb("_local/vbstate"), sb(json), 0};
+    if (couchstore_save_local_document(writer, &l)) return -1;
+    if (couchstore_commit(writer)) return -1;
+    for (int j = 0; j < batch_size; j++) {
+        expected_rev[keys[j]] = round + 1;
+        expected_deleted[keys[j]] = dp[j] == NULL;
+    }
+    expected_local_round = round;
+    return 0;
+}
+
+static void *flusher(void *arg) {
+    uint64_t round = *(uint64_t *)arg;
+    while (!stop_flusher || batches_after_switch < 5) {
+        pthread_mutex_lock(&engine);
+        if (flush_batch(round++)) flusher_failed = 1;
+        if (switched) batches_after_switch++;
+        pthread_mutex_unlock(&engine);
+        if (flusher_failed) break;
+        if (pause_us) {
+            struct timespec ts = {0, pause_us * 1000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* Checks `db` against the expected state: every key's rev, deleted flag and body, the
+ * local doc, and the counters. Returns the number of mismatches. */
+static int check_expected(Db *db) {
+    int bad = 0;
+    uint64_t live = 0, dead = 0;
+    for (int k = 0; k < KEYS; k++) {
+        if (!expected_rev[k]) continue;
+        char id[16], want[96];
+        snprintf(id, 16, "key-%05d", k);
+        DocInfo *info = NULL;
+        if (couchstore_docinfo_by_id(db, id, strlen(id), &info)) {
+            bad++;
+            continue;
+        }
+        bad += info->rev_seq != expected_rev[k];
+        bad += info->deleted != expected_deleted[k];
+        if (expected_deleted[k]) {
+            dead++;
+        } else {
+            live++;
+            Doc *doc = NULL;
+            body_for(want, sizeof want, k, expected_rev[k] - 1);
+            if (couchstore_open_doc_with_docinfo(db, info, &doc, 0) || doc->data.size != strlen(want) ||
+                memcmp(doc->data.buf, want, doc->data.size) != 0)
+                bad++;
+            couchstore_free_document(doc);
+        }
+        couchstore_free_docinfo(info);
+    }
+    DbInfo dbi;
+    bad += couchstore_db_info(db, &dbi) != COUCHSTORE_SUCCESS;
+    bad += dbi.doc_count != live || dbi.deleted_count != dead;
+    LocalDoc *l = NULL;
+    char json[64];
+    snprintf(json, sizeof json, "{\"round\":%llu}", (unsigned long long)expected_local_round);
+    if (couchstore_open_local_document(db, "_local/vbstate", 14, &l) || l->json.size != strlen(json) ||
+        memcmp(l->json.buf, json, l->json.size) != 0)
+        bad++;
+    couchstore_free_local_document(l);
+    return bad;
+}
+
+static void engine_lock(void *ctx) {
+    (void)ctx;
+    pthread_mutex_lock(&engine);
+}
+
+static void engine_unlock(void *ctx) {
+    (void)ctx;
+    pthread_mutex_unlock(&engine);
+}
+
+/* Under the engine's lock: check the compacted file, then rename it over the source
+ * and swap the flusher's handle. */
+static couchstore_error_t engine_switch(const char *target, void *ctx) {
+    (void)ctx;
+    Db *compacted = NULL, *old = NULL;
+    if (couchstore_open_db(target, COUCHSTORE_OPEN_FLAG_RDONLY, &compacted)) return COUCHSTORE_ERROR_OPEN_FILE;
+    if (couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_RDONLY, &old)) return COUCHSTORE_ERROR_OPEN_FILE;
+    DbInfo a, b;
+    couchstore_db_info(compacted, &a);
+    couchstore_db_info(old, &b);
+    compare_failures += a.last_sequence != b.last_sequence;
+    compare_failures += a.purge_seq != b.purge_seq;
+    compare_failures += check_expected(compacted);
+    compare_failures += check_expected(old);
+    couchstore_close_file(compacted);
+    couchstore_free_db(compacted);
+    couchstore_close_file(old);
+    couchstore_free_db(old);
+    if (rename(target, source_path) != 0) return COUCHSTORE_ERROR_WRITE;
+    couchstore_close_file(writer);
+    couchstore_free_db(writer);
+    writer = NULL;
+    if (couchstore_open_db(source_path, 0, &writer)) return COUCHSTORE_ERROR_OPEN_FILE;
+    switched = 1;
+    return COUCHSTORE_SUCCESS;
+}
+
+static void reset_expected(void) {
+    memset(expected_rev, 0, sizeof expected_rev);
+    memset(expected_deleted, 0, sizeof expected_deleted);
+    expected_local_round = 0;
+}
+
+static void run_online(const char *name, int batch, int pause, uint64_t max_bytes, uint64_t max_docs,
+                       uint32_t rounds, couchstore_online_stats *stats) {
+    source_path = tmp_path(name);
+    char target[512];
+    snprintf(target, sizeof target, "%s.compact", source_path);
+    reset_expected();
+    stop_flusher = switched = batches_after_switch = flusher_failed = compare_failures = 0;
+    batch_size = batch;
+    pause_us = pause;
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_CREATE, &writer));
+    uint64_t round = 0;
+    for (; round < 20; round++) CHECK_EQ(flush_batch(round), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, flusher, &round);
+    couchstore_online_options o;
+    couchstore_online_options_init(&o);
+    o.lock = engine_lock;
+    o.unlock = engine_unlock;
+    o.switch_file = engine_switch;
+    o.max_locked_bytes = max_bytes;
+    o.max_locked_docs = max_docs;
+    o.max_rounds = rounds;
+    o.flush_threshold = 32 * 1024;
+    CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, stats), COUCHSTORE_SUCCESS);
+    stop_flusher = 1;
+    pthread_join(t, NULL);
+    CHECK(switched);
+    CHECK_EQ(flusher_failed, 0);
+    CHECK_EQ(compare_failures, 0);
+    CHECK(access(target, F_OK) != 0);
+    /* Everything committed, before and after the switch, is in the file. */
+    Db *db = NULL;
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_RDONLY, &db));
+    CHECK_EQ(check_expected(db), 0);
+    couchstore_close_file(db);
+    couchstore_free_db(db);
+    couchstore_close_file(writer);
+    couchstore_free_db(writer);
+    writer = NULL;
+    CHECK(stats->docs_copied > 0);
+    CHECK(stats->total_ns >= stats->lock_hold_ns);
+}
+
+TEST(tiny_thresholds) {
+    couchstore_online_stats s;
+    run_online("tiny.couch", 100, 1000, 0, 0, 3, &s);
+    CHECK(s.catch_up_rounds >= 1);
+}
+
+TEST(large_thresholds) {
+    couchstore_online_stats s;
+    run_online("large.couch", 100, 500, ~0ULL, ~0ULL, 10, &s);
+    CHECK_EQ(s.catch_up_rounds, 0);
+}
+
+TEST(flusher_faster_than_compactor) {
+    couchstore_online_stats s;
+    run_online("fast.couch", 200, 0, 1, 1, 2, &s);
+    CHECK(s.catch_up_rounds <= 2);
+}
+
+static int cancel_in_phase;
+static int cancel_progress(int phase, uint64_t docs, uint64_t bytes, void *ctx) {
+    (void)docs, (void)bytes, (void)ctx;
+    return phase == cancel_in_phase;
+}
+
+static couchstore_error_t never_switch(const char *target, void *ctx) {
+    (void)target, (void)ctx;
+    return COUCHSTORE_ERROR_WRITE;
+}
+
+TEST(cancel_and_errors_release_the_lock) {
+    source_path = tmp_path("cancel.couch");
+    char target[512];
+    snprintf(target, sizeof target, "%s.compact", source_path);
+    batch_size = 100;
+    reset_expected();
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_CREATE, &writer));
+    for (uint64_t r = 0; r < 10; r++) CHECK_EQ(flush_batch(r), 0);
+    couchstore_online_options o;
+    couchstore_online_options_init(&o);
+    o.lock = engine_lock;
+    o.unlock = engine_unlock;
+    o.switch_file = never_switch;
+    o.progress = cancel_progress;
+    for (cancel_in_phase = COUCHSTORE_ONLINE_PHASE_COMPACTING; cancel_in_phase <= COUCHSTORE_ONLINE_PHASE_SWITCHING;
+         cancel_in_phase++) {
+        if (cancel_in_phase == COUCHSTORE_ONLINE_PHASE_CATCHING_UP) continue; /* no backlog: no round */
+        CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_CANCEL);
+        CHECK(access(target, F_OK) != 0);
+        CHECK_EQ(pthread_mutex_trylock(&engine), 0);
+        pthread_mutex_unlock(&engine);
+    }
+    o.progress = NULL;
+    CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_WRITE);
+    CHECK(access(target, F_OK) != 0);
+    CHECK_EQ(pthread_mutex_trylock(&engine), 0);
+    pthread_mutex_unlock(&engine);
+    o.switch_file = NULL;
+    CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL),
+             COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, NULL, NULL),
+             COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    /* The source still holds everything. */
+    CHECK_EQ(check_expected(writer), 0);
+    couchstore_close_file(writer);
+    couchstore_free_db(writer);
+    writer = NULL;
+}
+
+static int precopies;
+static couchstore_error_t count_precopy(Db *s, Db *t, const DocInfo *info, const LocalDoc *local, void *ctx) {
+    (void)s, (void)t, (void)ctx;
+    CHECK((info == NULL) != (local == NULL));
+    precopies++;
+    return COUCHSTORE_SUCCESS;
+}
+
+TEST(replay_between_headers) {
+    /* Compact at header H1, then replay H1 -> H2: the result equals the source at H2. */
+    source_path = tmp_path("replay.couch");
+    char target[512];
+    snprintf(target, sizeof target, "%s.compact", source_path);
+    unlink(target);
+    batch_size = 100;
+    reset_expected();
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_CREATE, &writer));
+    for (uint64_t r = 0; r < 10; r++) CHECK_EQ(flush_batch(r), 0);
+    Db *src = NULL;
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_RDONLY, &src));
+    REQUIRE_OK(couchstore_compact_db(src, target));
+    for (uint64_t r = 10; r < 25; r++) CHECK_EQ(flush_batch(r), 0);
+    uint64_t end = couchstore_get_header_position(writer);
+    Db *dst = NULL;
+    REQUIRE_OK(couchstore_open_db(target, 0, &dst));
+    REQUIRE_OK(couchstore_replay(src, dst, end, 4096, count_precopy, NULL, NULL, NULL));
+    CHECK_EQ(couchstore_get_header_position(src), end);
+    CHECK(precopies > 15 * 50);
+    CHECK_EQ(check_expected(dst), 0);
+    DbInfo a, b;
+    REQUIRE_OK(couchstore_db_info(dst, &a));
+    REQUIRE_OK(couchstore_db_info(writer, &b));
+    CHECK_EQ(a.last_sequence, b.last_sequence);
+    /* Replaying backwards is refused. */
+    CHECK_EQ(couchstore_replay(src, dst, 0, 0, NULL, NULL, NULL, NULL), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
+    couchstore_close_file(dst);
+    couchstore_free_db(dst);
+    couchstore_close_file(src);
+    couchstore_free_db(src);
+    couchstore_close_file(writer);
+    couchstore_free_db(writer);
+    writer = NULL;
+}
+
+RUN_TESTS(T(tiny_thresholds), T(large_thresholds), T(flusher_faster_than_compactor), T(cancel_and_errors_release_the_lock),
+          T(replay_between_headers))

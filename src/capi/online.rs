@@ -1,0 +1,295 @@
+//! Concurrent compaction in C: replay between two headers, and the one-call online
+//! compaction driver with the engine's lock, unlock and switch callbacks.
+#![allow(non_camel_case_types)]
+
+use std::cell::Cell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::rc::Rc;
+
+use super::boundary::{db_mut, guard, non_null, non_null_mut};
+use super::compact::{
+    OwnedHandle, couchstore_compact_flags, couchstore_compact_hook, couchstore_docinfo_hook,
+    couchstore_precommit_hook, filter_hook, precommit_hook, rewrite_hook,
+};
+use super::types::*;
+use crate::compact::online::{self, OnlineOptions, Phase, Progress};
+use crate::compact::replay::{self, ReplayOptions};
+use crate::error::Error;
+
+/// Called before replay copies each document (`info` set) or local document (`local`
+/// set; `local->deleted` for a deletion). Returning anything but COUCHSTORE_SUCCESS
+/// aborts the replay with that code. The source handle must not be used in the hook.
+pub type couchstore_replay_precopy_hook = Option<
+    unsafe extern "C" fn(
+        source: *mut Db,
+        target: *mut Db,
+        info: *const DocInfo,
+        local: *const LocalDoc,
+        ctx: *mut c_void,
+    ) -> couchstore_error_t,
+>;
+
+fn error_from(code: couchstore_error_t) -> Result<(), Error> {
+    match code {
+        COUCHSTORE_SUCCESS => Ok(()),
+        c => Err(Error::from_code(c).unwrap_or(Error::Callback(c))),
+    }
+}
+
+/// Copies into `target` every change in `source` between the source handle's current
+/// header and the header at `end_header_position`, then commits the target with the
+/// end header's timestamp; the source handle is left at the end header. Local documents
+/// first (those present at the end header saved, those deleted since the start header
+/// deleted), then every document and deletion with a sequence above the start header's,
+/// bodies copied as stored and sequence numbers kept, saved in batches of
+/// `flush_threshold` body bytes (0: 4 MiB). The purge sequence is carried over.
+///
+/// # Safety
+/// `source` and `target` must be live handles; hooks valid functions or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_replay(
+    source: *mut Db,
+    target: *mut Db,
+    end_header_position: u64,
+    flush_threshold: usize,
+    precopy: couchstore_replay_precopy_hook,
+    precopy_ctx: *mut c_void,
+    precommit: couchstore_precommit_hook,
+    precommit_ctx: *mut c_void,
+) -> couchstore_error_t {
+    guard("couchstore_replay", || {
+        // SAFETY: live handles by the caller's guarantee.
+        let handle = unsafe { non_null(target.cast_const()) }?;
+        // SAFETY: as above.
+        let mut src = unsafe { db_mut(source) }?;
+        let target_cell = Rc::new(Cell::new(target));
+        let pre_copy = precopy.map(|hook| {
+            Box::new(
+                move |info: Option<&crate::DocInfo>, local: Option<&crate::LocalDoc>| {
+                    let info_block = info.map(super::alloc::docinfo_block).transpose()?;
+                    let local_c = local.map(|l| LocalDoc {
+                        id: super::boundary::sized(l.id.as_ptr().cast_mut(), l.id.len()),
+                        json: super::boundary::sized(l.json.as_ptr().cast_mut(), l.json.len()),
+                        deleted: c_int::from(l.deleted),
+                    });
+                    let info_ptr = info_block.unwrap_or(std::ptr::null_mut());
+                    let local_ptr = local_c
+                        .as_ref()
+                        .map_or(std::ptr::null(), |l| l as *const LocalDoc);
+                    // SAFETY: a valid C hook; the DocInfo block and LocalDoc live for the
+                    // call; the block is freed afterwards.
+                    let code = unsafe {
+                        let code = hook(source, target, info_ptr, local_ptr, precopy_ctx);
+                        super::boundary::c_free(info_ptr.cast());
+                        code
+                    };
+                    error_from(code)
+                },
+            ) as replay::PreCopyHook<'_>
+        });
+        let options = ReplayOptions {
+            flush_threshold,
+            pre_copy,
+            precommit: precommit.map(|p| precommit_hook(p, source, target_cell, precommit_ctx)),
+            progress: None,
+        };
+        replay::replay(&mut src, &handle.inner, end_header_position, options).map(|_| ())
+    })
+}
+
+/// Phases reported to couchstore_online_options.progress.
+pub const COUCHSTORE_ONLINE_PHASE_COMPACTING: c_int = 1;
+/// Catching up without the lock.
+pub const COUCHSTORE_ONLINE_PHASE_CATCHING_UP: c_int = 2;
+/// The final replay, under the lock.
+pub const COUCHSTORE_ONLINE_PHASE_FINAL_REPLAY: c_int = 3;
+/// The switch callback is about to run (under the lock).
+pub const COUCHSTORE_ONLINE_PHASE_SWITCHING: c_int = 4;
+
+/// How couchstore_compact_online runs; initialise with couchstore_online_options_init,
+/// then set the callbacks.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct _couchstore_online_options {
+    /// Takes the engine's lock (the one its flusher holds while committing). Required.
+    pub lock: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    /// Releases it. Required.
+    pub unlock: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    /// Called with the lock held after the final replay and commit, with the (closed)
+    /// compacted file's name: rename it and swap handles here. Required.
+    pub switch_file: Option<
+        unsafe extern "C" fn(
+            target_filename: *const c_char,
+            ctx: *mut c_void,
+        ) -> couchstore_error_t,
+    >,
+    /// Passed to lock, unlock and switch_file.
+    pub ctx: *mut c_void,
+    /// Take the lock for the final replay once the backlog is at most this many bytes of
+    /// source file...
+    pub max_locked_bytes: u64,
+    /// ...and at most this many sequence numbers.
+    pub max_locked_docs: u64,
+    /// At most this many catch-up rounds without the lock.
+    pub max_rounds: u32,
+    /// Replay batch size in body bytes (0: the default).
+    pub flush_threshold: usize,
+    /// Memory bound of the by-id sort (0: the default).
+    pub id_sort_memory: usize,
+    /// Optional: told of progress (phase, documents and body bytes so far in the
+    /// phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL).
+    pub progress: Option<
+        unsafe extern "C" fn(phase: c_int, docs: u64, bytes: u64, ctx: *mut c_void) -> c_int,
+    >,
+    /// Passed to progress.
+    pub progress_ctx: *mut c_void,
+}
+/// How couchstore_compact_online runs.
+pub type couchstore_online_options = _couchstore_online_options;
+
+/// What couchstore_compact_online did.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct _couchstore_online_stats {
+    /// Documents copied by the initial compaction.
+    pub docs_copied: u64,
+    /// Catch-up rounds run without the lock.
+    pub catch_up_rounds: u32,
+    /// Source bytes replayed without the lock.
+    pub bytes_replayed_unlocked: u64,
+    /// Source bytes replayed under the lock.
+    pub bytes_replayed_locked: u64,
+    /// Documents replayed without the lock.
+    pub docs_replayed_unlocked: u64,
+    /// Documents replayed under the lock.
+    pub docs_replayed_locked: u64,
+    /// Nanoseconds the lock was held at the end.
+    pub lock_hold_ns: u64,
+    /// Nanoseconds the whole compaction took.
+    pub total_ns: u64,
+}
+/// What couchstore_compact_online did.
+pub type couchstore_online_stats = _couchstore_online_stats;
+
+/// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
+/// backlog before the final round, at most 10 catch-up rounds.
+///
+/// # Safety
+/// `options` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore_online_options) {
+    // SAFETY: NULL or writable by the caller's guarantee.
+    if let Some(o) = unsafe { options.as_mut() } {
+        *o = _couchstore_online_options {
+            lock: None,
+            unlock: None,
+            switch_file: None,
+            ctx: std::ptr::null_mut(),
+            max_locked_bytes: 1 << 20,
+            max_locked_docs: 10_000,
+            max_rounds: 10,
+            flush_threshold: 0,
+            id_sort_memory: 0,
+            progress: None,
+            progress_ctx: std::ptr::null_mut(),
+        };
+    }
+}
+
+/// Compacts the database file `source_filename` into the new file `target_filename`
+/// while the engine keeps writing to the source through its own handles, holding its
+/// lock only for the end: under the lock the source is opened at its newest header;
+/// that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
+/// `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
+/// without the lock, round after round while the backlog exceeds the thresholds; then
+/// under the lock the last delta is replayed and committed and `switch_file` is called;
+/// then the lock is released. On error or cancellation the target is removed, the lock
+/// released and the source untouched. `stats` (may be NULL) receives the figures.
+///
+/// # Safety
+/// File names must be NUL-terminated strings; `options` valid with its required
+/// callbacks set; hooks valid functions or NULL; `stats` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_compact_online(
+    source_filename: *const c_char,
+    target_filename: *const c_char,
+    flags: couchstore_compact_flags,
+    hook: couchstore_compact_hook,
+    dhook: couchstore_docinfo_hook,
+    hook_ctx: *mut c_void,
+    options: *const couchstore_online_options,
+    stats: *mut couchstore_online_stats,
+) -> couchstore_error_t {
+    guard("couchstore_compact_online", || {
+        // SAFETY: valid by the caller's guarantee.
+        let o = *unsafe { non_null(options) }?;
+        let (Some(lock), Some(unlock), Some(switch)) = (o.lock, o.unlock, o.switch_file) else {
+            return Err(Error::InvalidArguments);
+        };
+        if source_filename.is_null() || target_filename.is_null() {
+            return Err(Error::InvalidArguments);
+        }
+        // SAFETY: non-NULL, NUL-terminated by the caller's guarantee.
+        let (src_name, dst_name) = unsafe {
+            (
+                CStr::from_ptr(source_filename),
+                CStr::from_ptr(target_filename),
+            )
+        };
+        let source = Path::new(std::ffi::OsStr::from_bytes(src_name.to_bytes()));
+        let target = Path::new(std::ffi::OsStr::from_bytes(dst_name.to_bytes()));
+        let ctx = o.ctx;
+        let handle = Rc::new(Cell::new(std::ptr::null_mut()));
+        let mut options = OnlineOptions::new(
+            // SAFETY: the caller's lock callbacks, with their context.
+            Box::new(move || unsafe { lock(ctx) }),
+            // SAFETY: as above.
+            Box::new(move || unsafe { unlock(ctx) }),
+            // SAFETY: the caller's switch callback, given the target's name.
+            Box::new(move |_| error_from(unsafe { switch(target_filename, ctx) })),
+        );
+        options.flags = flags;
+        options.filter = hook.map(|h| filter_hook(h, handle.clone(), hook_ctx));
+        options.rewrite = dhook.map(rewrite_hook);
+        options.max_locked_bytes = o.max_locked_bytes;
+        options.max_locked_docs = o.max_locked_docs;
+        options.max_rounds = o.max_rounds;
+        options.flush_threshold = o.flush_threshold;
+        options.id_sort_memory = o.id_sort_memory;
+        if let Some(progress) = o.progress {
+            let pctx = o.progress_ctx;
+            options.progress = Some(Box::new(move |p: Progress| {
+                let phase = match p.phase {
+                    Phase::Compacting => COUCHSTORE_ONLINE_PHASE_COMPACTING,
+                    Phase::CatchingUp => COUCHSTORE_ONLINE_PHASE_CATCHING_UP,
+                    Phase::FinalReplay => COUCHSTORE_ONLINE_PHASE_FINAL_REPLAY,
+                    Phase::Switching => COUCHSTORE_ONLINE_PHASE_SWITCHING,
+                };
+                // SAFETY: the caller's progress callback.
+                match unsafe { progress(phase, p.docs, p.bytes, pctx) } {
+                    0 => Ok(()),
+                    _ => Err(Error::Cancel),
+                }
+            }));
+        }
+        let result = online::compact_online_with(source, target, options, |db| {
+            OwnedHandle::new(db, dst_name, &handle)
+        })?;
+        // SAFETY: NULL or writable by the caller's guarantee.
+        if let Ok(out) = unsafe { non_null_mut(stats) } {
+            *out = _couchstore_online_stats {
+                docs_copied: result.compaction.docs_copied,
+                catch_up_rounds: result.catch_up_rounds,
+                bytes_replayed_unlocked: result.bytes_replayed_unlocked,
+                bytes_replayed_locked: result.bytes_replayed_locked,
+                docs_replayed_unlocked: result.docs_replayed_unlocked,
+                docs_replayed_locked: result.docs_replayed_locked,
+                lock_hold_ns: result.lock_hold.as_nanos() as u64,
+                total_ns: result.total.as_nanos() as u64,
+            };
+        }
+        Ok(())
+    })
+}
