@@ -55,8 +55,14 @@ fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
     let exe = out.join(name);
     let mut cmd = compiler(cpp).to_command();
     if cpp {
-        // refdump is an outside client: built as its README builds it.
+        // refdump is an outside client: built as its README builds it; ours strictly.
         cmd.args(["-std=c++17", "-Wall"]);
+        if sources
+            .iter()
+            .all(|s| s.starts_with(root().join("capi-tests")))
+        {
+            cmd.args(["-Wextra", "-Werror"]);
+        }
     } else {
         cmd.args([
             "-std=c99",
@@ -123,7 +129,13 @@ fn run(exe: &Path, args: &[&std::ffi::OsStr]) -> String {
 }
 
 fn c_suite(name: &str) {
-    let exe = build(name, &[root().join(format!("capi-tests/{name}.c"))], false);
+    let cpp = name.ends_with("_cxx");
+    let file = if cpp {
+        format!("capi-tests/{name}.cpp")
+    } else {
+        format!("capi-tests/{name}.c")
+    };
+    let exe = build(name, &[root().join(file)], cpp);
     let scratch = tempfile::tempdir().unwrap();
     let golden = golden_dir();
     let out = run(&exe, &[scratch.path().as_os_str(), golden.as_os_str()]);
@@ -245,4 +257,9 @@ fn c_compaction() {
 #[test]
 fn c_online_compaction() {
     c_suite("test_online");
+}
+
+#[test]
+fn cxx_convenience_header() {
+    c_suite("test_cxx");
 }
