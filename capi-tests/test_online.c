@@ -20,6 +20,7 @@ static int expected_deleted[KEYS];
 static uint64_t expected_local_round;
 static volatile int stop_flusher, switched, batches_after_switch, flusher_failed, compare_failures;
 static int batch_size = 100;
+static int flushed_batches; /* guarded by `engine` */
 static int pause_us = 0;
 
 static void body_for(char *out, size_t n, int key, uint64_t round) {
@@ -74,6 +75,7 @@ static void *flusher(void *arg) {
     while (!stop_flusher || batches_after_switch < 5) {
         pthread_mutex_lock(&engine);
         if (flush_batch(round++)) flusher_failed = 1;
+        flushed_batches++;
         if (switched) batches_after_switch++;
         pthread_mutex_unlock(&engine);
         if (flusher_failed) break;
@@ -164,6 +166,27 @@ static couchstore_error_t engine_switch(const char *target, void *ctx) {
     return COUCHSTORE_SUCCESS;
 }
 
+/* In the compacting phase, waits until the flusher has committed twice more, so a
+ * catch-up round has a backlog to replay whatever the timing. */
+static int wait_for_backlog(int phase, uint64_t docs, uint64_t bytes, void *ctx) {
+    (void)docs, (void)bytes;
+    int *waited = ctx;
+    if (phase == COUCHSTORE_ONLINE_PHASE_COMPACTING && !*waited) {
+        *waited = 1;
+        pthread_mutex_lock(&engine);
+        int start = flushed_batches, now = start;
+        pthread_mutex_unlock(&engine);
+        struct timespec ts = {0, 1000000L};
+        while (now < start + 2) {
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&engine);
+            now = flushed_batches;
+            pthread_mutex_unlock(&engine);
+        }
+    }
+    return 0;
+}
+
 static void reset_expected(void) {
     memset(expected_rev, 0, sizeof expected_rev);
     memset(expected_deleted, 0, sizeof expected_deleted);
@@ -193,6 +216,11 @@ static void run_online(const char *name, int batch, int pause, uint64_t max_byte
     o.max_locked_docs = max_docs;
     o.max_rounds = rounds;
     o.flush_threshold = 32 * 1024;
+    int waited = 0;
+    if (max_docs == 0) {
+        o.progress = wait_for_backlog;
+        o.progress_ctx = &waited;
+    }
     CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, stats), COUCHSTORE_SUCCESS);
     stop_flusher = 1;
     pthread_join(t, NULL);

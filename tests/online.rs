@@ -14,25 +14,33 @@ use couchstore::compact::online::{OnlineOptions, OnlineStats, Phase, compact_onl
 use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error, LocalDoc};
 
-/// The engine's lock, taken by the flusher around each save + commit and by the
-/// compactor for its last step.
+/// The engine's lock: the flusher holds it for each save + commit; the compactor takes
+/// it for its last step. A ticket lock, so neither side can starve the other.
 #[derive(Default)]
 struct EngineLock {
-    held: Mutex<bool>,
+    /// (next ticket to hand out, ticket now served)
+    tickets: Mutex<(u64, u64)>,
     cv: Condvar,
 }
 
 impl EngineLock {
     fn lock(&self) {
-        let mut held = self.held.lock().unwrap();
-        while *held {
-            held = self.cv.wait(held).unwrap();
+        let mut t = self.tickets.lock().expect("not poisoned");
+        let mine = t.0;
+        t.0 += 1;
+        while t.1 != mine {
+            t = self.cv.wait(t).expect("not poisoned");
         }
-        *held = true;
     }
     fn unlock(&self) {
-        *self.held.lock().unwrap() = false;
+        self.tickets.lock().expect("not poisoned").1 += 1;
         self.cv.notify_all();
+    }
+    /// Whether nobody holds the lock (for tests).
+    #[allow(dead_code)]
+    fn is_free(&self) -> bool {
+        let t = self.tickets.lock().expect("not poisoned");
+        t.0 == t.1
     }
 }
 
@@ -190,6 +198,22 @@ fn run(t: Timing) -> OnlineStats {
     options.max_locked_docs = t.max_locked_docs;
     options.max_rounds = t.max_rounds;
     options.flush_threshold = 64 * 1024;
+    if t.max_rounds > 0 && t.max_locked_docs == 0 {
+        // Guarantee a backlog: the snapshot's copy ends only after the flusher has
+        // committed twice more (it runs without the lock meanwhile).
+        let engine = engine.clone();
+        let mut waited = false;
+        options.progress = Some(Box::new(move |p| {
+            if p.phase == Phase::Compacting && !waited {
+                waited = true;
+                let start = engine.lock().unwrap().batches;
+                while engine.lock().unwrap().batches < start + 2 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            Ok(())
+        }));
+    }
     let stats = compact_online(&source, &target, options).unwrap();
     stop.store(true, Ordering::SeqCst);
     flusher.join().unwrap();
@@ -279,7 +303,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
         assert_eq!(result.err(), Some(Error::Cancel), "{fail_in:?}");
         assert!(!target.exists(), "{fail_in:?}");
         // The lock is free again.
-        assert!(!*lock.held.lock().unwrap(), "{fail_in:?}");
+        assert!(lock.is_free(), "{fail_in:?}");
     }
     // A failing switch callback: error returned, lock released, target removed.
     let (l1, l2) = (lock.clone(), lock.clone());
@@ -293,7 +317,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
         Some(Error::Write)
     );
     assert!(!target.exists());
-    assert!(!*lock.held.lock().unwrap());
+    assert!(lock.is_free());
     // A missing source.
     let (l1, l2) = (lock.clone(), lock.clone());
     let options = OnlineOptions::new(
@@ -305,7 +329,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
         compact_online(&dir.path().join("none"), &target, options).err(),
         Some(Error::NoSuchFile)
     );
-    assert!(!*lock.held.lock().unwrap());
+    assert!(lock.is_free());
     assert_eq!(std::fs::read(&source).unwrap(), before);
     check_model(
         &Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap(),

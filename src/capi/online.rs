@@ -94,6 +94,7 @@ pub unsafe extern "C" fn couchstore_replay(
             pre_copy,
             precommit: precommit.map(|p| precommit_hook(p, source, target_cell, precommit_ctx)),
             progress: None,
+            skip_commit: false,
         };
         replay::replay(&mut src, &handle.inner, end_header_position, options).map(|_| ())
     })

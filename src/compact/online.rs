@@ -222,6 +222,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             Phase::CatchingUp,
             o.flush_threshold,
             &mut progress,
+            true,
         )?;
         stats.catch_up_rounds += 1;
         stats.bytes_replayed_unlocked += r.source_bytes;
@@ -239,7 +240,13 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         Phase::FinalReplay,
         o.flush_threshold,
         &mut progress,
+        false,
     )?;
+    if r.source_bytes == 0 && target.borrow().has_uncommitted() {
+        // Nothing new since the last catch-up round, which left the target uncommitted.
+        let timestamp = src.header().timestamp;
+        target.borrow_mut().commit_with_timestamp(timestamp)?;
+    }
     stats.bytes_replayed_locked = r.source_bytes;
     stats.docs_replayed_locked = r.docs;
     if let Some(p) = progress.as_mut() {
@@ -264,6 +271,7 @@ fn replay_step(
     phase: Phase,
     flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
+    skip_commit: bool,
 ) -> Result<ReplayStats> {
     // Entering the phase is reported too: a cancellation point even when there is
     // nothing to replay.
@@ -290,6 +298,7 @@ fn replay_step(
         ReplayOptions {
             flush_threshold,
             progress: report,
+            skip_commit,
             ..Default::default()
         },
     )

@@ -33,6 +33,9 @@ pub struct ReplayOptions<'a> {
     pub precommit: Option<PrecommitHook<'a>>,
     /// Between batches.
     pub progress: Option<ReplayProgress<'a>>,
+    /// Leave the target uncommitted (a later replay or commit writes its header). The
+    /// online driver's catch-up rounds do this: only the final round pays for fsyncs.
+    pub skip_commit: bool,
 }
 
 /// What a replay did.
@@ -51,8 +54,8 @@ pub struct ReplayStats {
 }
 
 /// Copies into `target` every change between `source`'s current header and the header
-/// at `end_header` (which must not be older), then commits the target with the end
-/// header's timestamp. `source` is left at the end header. Local documents come first:
+/// at `end_header` (which must not be older), then (unless `skip_commit`) commits the
+/// target with the end header's timestamp. `source` is left at the end header. Local documents come first:
 /// those present at the end header are saved, those deleted since the start header are
 /// deleted. Then every document and deletion with a sequence above the start header's,
 /// bodies copied as stored, sequences kept, in batches of `flush_threshold` bytes. The
@@ -164,6 +167,9 @@ pub fn replay(
     }
     if let Some(progress) = options.progress.as_mut() {
         progress(&stats)?;
+    }
+    if options.skip_commit {
+        return Ok(stats);
     }
     if let Some(precommit) = options.precommit.as_mut() {
         precommit()?;

@@ -1,0 +1,348 @@
+//! couch_online_demo: an engine's flusher writing at full speed while its database is
+//! compacted, twice: online (the flusher stalls only for the final locked replay) and
+//! offline (the flusher is blocked for the whole compaction). Prints the flusher's
+//! commit latency before and during each compaction, the catch-up rounds, the time
+//! under the lock, and checks that nothing committed was lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use couchstore::compact::online::{OnlineOptions, compact_online};
+use couchstore::compact::{self, CompactOptions};
+use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::{Db, Error};
+
+const USAGE: &str = "\
+usage: couch_online_demo [--size-mb N] [--dir DIR] [--only online|offline]
+
+  --size-mb N   size of the database to compact (default 300)
+  --dir DIR     where to put the files (default: a temporary directory here)
+  --only MODE   run only the online or only the offline compaction";
+
+const BATCH: usize = 1000;
+const BODY: usize = 1024;
+
+/// The engine's lock: the flusher holds it for each save + commit; the compactor takes
+/// it for its last step. A ticket lock, so neither side can starve the other.
+#[derive(Default)]
+struct EngineLock {
+    /// (next ticket to hand out, ticket now served)
+    tickets: Mutex<(u64, u64)>,
+    cv: Condvar,
+}
+
+impl EngineLock {
+    fn lock(&self) {
+        let mut t = self.tickets.lock().expect("not poisoned");
+        let mine = t.0;
+        t.0 += 1;
+        while t.1 != mine {
+            t = self.cv.wait(t).expect("not poisoned");
+        }
+    }
+    fn unlock(&self) {
+        self.tickets.lock().expect("not poisoned").1 += 1;
+        self.cv.notify_all();
+    }
+    /// Whether nobody holds the lock (for tests).
+    #[allow(dead_code)]
+    fn is_free(&self) -> bool {
+        let t = self.tickets.lock().expect("not poisoned");
+        t.0 == t.1
+    }
+}
+
+/// The engine: the writer handle and, per key, the revision last committed.
+struct Engine {
+    db: Db,
+    revs: Vec<u32>,
+    round: u32,
+}
+
+fn key(k: usize) -> Vec<u8> {
+    format!("key-{k:010}").into_bytes()
+}
+
+fn body(k: usize, rev: u32) -> Vec<u8> {
+    let mut b = format!("{k}:{rev}:").into_bytes();
+    b.resize(BODY, (k as u8) ^ (rev as u8));
+    b
+}
+
+/// One flusher batch over pseudo-random keys, committed; records the revisions.
+fn flush_batch(e: &mut Engine, keys: usize) -> couchstore::Result<()> {
+    e.round += 1;
+    let rev = e.round;
+    let picks: Vec<usize> = (0..BATCH)
+        .map(|i| (rev as usize * 7_919 + i * 104_729) % keys)
+        .collect();
+    let ids: Vec<Vec<u8>> = picks.iter().map(|&k| key(k)).collect();
+    let bodies: Vec<Vec<u8>> = picks.iter().map(|&k| body(k, rev)).collect();
+    let mut batch: Vec<NewDoc<'_>> = (0..BATCH)
+        .map(|i| NewDoc {
+            id: &ids[i],
+            body: Some(&bodies[i]),
+            rev_seq: u64::from(rev),
+            content_meta: 3,
+            ..Default::default()
+        })
+        .collect();
+    e.db.save_documents(&mut batch, 0)?;
+    e.db.commit()?;
+    for &k in &picks {
+        e.revs[k] = rev;
+    }
+    Ok(())
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    if v.is_empty() {
+        return "no commits".into();
+    }
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    format!(
+        "{} commits, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        v.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+/// Runs the flusher until `stop`; returns when each commit started and how long it
+/// took (waiting for the lock included).
+fn flusher(
+    engine: Arc<Mutex<Engine>>,
+    lock: Arc<EngineLock>,
+    keys: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<(Instant, Duration)> {
+    let mut commits = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let t = Instant::now();
+        lock.lock();
+        let r = flush_batch(&mut engine.lock().expect("not poisoned"), keys);
+        lock.unlock();
+        r.expect("flusher commit");
+        commits.push((t, t.elapsed()));
+    }
+    commits
+}
+
+/// Splits commit latencies into those before the window and those overlapping it.
+fn split(
+    commits: &[(Instant, Duration)],
+    from: Instant,
+    to: Instant,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let before = commits
+        .iter()
+        .filter(|(t, d)| *t + *d <= from)
+        .map(|c| c.1)
+        .collect();
+    let during = commits
+        .iter()
+        .filter(|(t, d)| *t < to && *t + *d > from)
+        .map(|c| c.1)
+        .collect();
+    (before, during)
+}
+
+/// Checks every key's revision and body in the file at `path`.
+fn verify(path: &Path, revs: &[u32]) -> couchstore::Result<usize> {
+    let db = Db::open(path, OpenFlags(OpenFlags::RDONLY))?;
+    let mut checked = 0;
+    for (k, &rev) in revs.iter().enumerate() {
+        if rev == 0 {
+            continue;
+        }
+        let info = db.docinfo_by_id(&key(k))?;
+        let doc = db.open_doc_with_docinfo(&info, true)?;
+        if info.rev_seq != u64::from(rev) || doc.data != body(k, rev) {
+            return Err(Error::Corrupt);
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchstore::Result<()> {
+    std::fs::rename(compacted, source).map_err(|_| Error::Write)?;
+    engine.lock().expect("not poisoned").db = Db::open(source, OpenFlags(0))?;
+    Ok(())
+}
+
+fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
+    let source = dir.join(if online {
+        "online.couch"
+    } else {
+        "offline.couch"
+    });
+    let target = dir.join(if online {
+        "online.couch.compact"
+    } else {
+        "offline.couch.compact"
+    });
+    // Enough keys that the live data is about half the file once updates pile up.
+    let keys = ((size_mb << 20) as usize / BODY / 2).max(BATCH);
+    let mut e = Engine {
+        db: Db::open(&source, OpenFlags(OpenFlags::CREATE))?,
+        revs: vec![0; keys],
+        round: 0,
+    };
+    let t = Instant::now();
+    while std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0) < size_mb << 20 {
+        flush_batch(&mut e, keys)?;
+    }
+    let size = std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "\n=== {} compaction ===",
+        if online { "online" } else { "offline" }
+    );
+    println!(
+        "database: {:.0} MiB, {} keys, built in {:.1} s",
+        size as f64 / 1048576.0,
+        keys,
+        t.elapsed().as_secs_f64()
+    );
+
+    let engine = Arc::new(Mutex::new(e));
+    let lock = Arc::new(EngineLock::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let (e, l, s) = (engine.clone(), lock.clone(), stop.clone());
+        std::thread::spawn(move || flusher(e, l, keys, s))
+    };
+    std::thread::sleep(Duration::from_secs(2)); // the flusher's baseline
+    let t = Instant::now();
+    if online {
+        let (l1, l2) = (lock.clone(), lock.clone());
+        let (eng, src) = (engine.clone(), source.clone());
+        let options = OnlineOptions::new(
+            Box::new(move || l1.lock()),
+            Box::new(move || l2.unlock()),
+            Box::new(move |compacted: &Path| switch_to(&eng, compacted, &src)),
+        );
+        let stats = compact_online(&source, &target, options)?;
+        println!(
+            "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",
+            stats.total.as_secs_f64(),
+            stats.compaction.docs_copied,
+            stats.catch_up_rounds,
+            stats.bytes_replayed_unlocked as f64 / 1048576.0,
+            stats.docs_replayed_unlocked,
+            stats.docs_replayed_locked,
+            stats.bytes_replayed_locked as f64 / 1048576.0
+        );
+        println!(
+            "time under the lock: {:.1} ms",
+            stats.lock_hold.as_secs_f64() * 1e3
+        );
+    } else {
+        lock.lock();
+        let result = Db::open(&source, OpenFlags(OpenFlags::RDONLY))
+            .and_then(|db| compact::compact(&db, &target, CompactOptions::default()))
+            .and_then(|stats| switch_to(&engine, &target, &source).map(|()| stats));
+        let held = t.elapsed();
+        lock.unlock();
+        let stats = result?;
+        println!(
+            "offline compaction: {:.2} s; {} docs copied",
+            held.as_secs_f64(),
+            stats.docs_copied
+        );
+        println!(
+            "time under the lock: {:.1} ms (the whole compaction)",
+            held.as_secs_f64() * 1e3
+        );
+    }
+    let window_end = Instant::now();
+    std::thread::sleep(Duration::from_millis(500)); // the flusher goes on with the new file
+    stop.store(true, Ordering::SeqCst);
+    let commits = handle.join().map_err(|_| Error::Write)?;
+    let (before, inside) = split(&commits, t, window_end);
+    println!("flusher before compaction: {}", percentiles(before));
+    println!("flusher during compaction: {}", percentiles(inside));
+    let e = engine.lock().expect("not poisoned");
+    let checked = verify(&source, &e.revs)?;
+    let after = std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "verified: all {checked} keys hold their last committed revision and body ({} flusher batches); file now {:.0} MiB",
+        e.round,
+        after as f64 / 1048576.0
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut size_mb = 300u64;
+    let mut dir: Option<PathBuf> = None;
+    let mut modes = vec![true, false];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size-mb" => size_mb = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--dir" => dir = it.next().map(PathBuf::from),
+            "--only" => match it.next().map(String::as_str) {
+                Some("online") => modes = vec![true],
+                Some("offline") => modes = vec![false],
+                _ => size_mb = 0,
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return std::process::ExitCode::SUCCESS;
+            }
+            _ => size_mb = 0,
+        }
+    }
+    if size_mb == 0 {
+        eprintln!("{USAGE}");
+        return std::process::ExitCode::from(2);
+    }
+    let tmp = match tempfile_dir(dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("couch_online_demo: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "couch_online_demo: a flusher committing batches of {BATCH} x {BODY} B documents at full speed while a {size_mb} MiB database is compacted"
+    );
+    for online in modes {
+        if let Err(e) = run(&tmp.0, size_mb, online) {
+            eprintln!("couch_online_demo: {e} ({})", e.code());
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// A scratch directory, removed at exit unless the user named one.
+struct Scratch(PathBuf, bool);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tempfile_dir(dir: Option<PathBuf>) -> std::io::Result<Scratch> {
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            Ok(Scratch(d, false))
+        }
+        None => {
+            let d = std::env::current_dir()?.join(format!("couch-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&d)?;
+            Ok(Scratch(d, true))
+        }
+    }
+}
