@@ -26,7 +26,7 @@ const BATCH: u64 = 150;
 /// The documents round `r` writes: (key, deleted).
 fn round_docs(r: u64) -> Vec<(u64, bool)> {
     (0..BATCH)
-        .map(|j| ((r * 7919 + j * 131) % KEYS, (r + j) % 9 == 0))
+        .map(|j| ((r * 7919 + j * 131) % KEYS, (r + j).is_multiple_of(9)))
         .collect()
 }
 
