@@ -97,7 +97,10 @@ fn check_file(path: &Path, min: u64, max: u64) -> u64 {
             Ok(doc) => assert_eq!(
                 doc.data,
                 body(
-                    u64::from_str_radix(std::str::from_utf8(&info.id[1..]).unwrap(), 10).unwrap(),
+                    std::str::from_utf8(&info.id[1..])
+                        .unwrap()
+                        .parse::<u64>()
+                        .unwrap(),
                     rev
                 )
             ),
