@@ -22,6 +22,8 @@ enum Fault {
     ShortWrite,
     /// The Nth fsync fails with EIO.
     Sync,
+    /// The Nth read fails with EIO.
+    Read,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,9 @@ impl Faulty {
 
 impl Backend for Faulty {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        if self.fault == Fault::Read && self.trips() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         self.inner.read_at(buf, pos)
     }
     fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<usize> {
@@ -200,4 +205,108 @@ fn a_handle_keeps_working_after_a_failed_write() {
     )
     .unwrap();
     check_model(&db, &model);
+}
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(common::golden_dir().join(format!("{name}.couch"))).unwrap()
+}
+
+/// Reads everything; the first error.
+fn read_all(db: &Db) -> couchstore::Result<u64> {
+    let mut n = 0;
+    db.all_docs(None, 0, &mut |info| {
+        match db.open_doc_with_docinfo(info, true) {
+            Ok(_) | Err(Error::DocNotFound) => {}
+            Err(e) => return Err(e),
+        }
+        n += 1;
+        Ok(couchstore::btree::Step::Continue)
+    })?;
+    db.changes_since(0, 0, &mut |_| Ok(couchstore::btree::Step::Continue))?;
+    db.walk_local_tree(None, &mut |_| Ok(couchstore::btree::Step::Continue))?;
+    Ok(n)
+}
+
+/// A failing read anywhere (opening included) is READ, never a panic or a wrong answer.
+#[test]
+fn failed_reads_are_read_errors() {
+    let bytes = golden("basic_v13");
+    let mem = MemoryBackend::from_bytes(bytes);
+    let total = read_all(
+        &Db::open_backend(
+            Box::new(mem.clone()),
+            "r".into(),
+            OpenFlags(OpenFlags::RDONLY),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut injected = 0;
+    for after in (0..2000).step_by(7) {
+        let backend = Faulty {
+            inner: mem.clone(),
+            fault: Fault::Read,
+            countdown: Arc::new(AtomicU64::new(after)),
+        };
+        let result = Db::open_backend(Box::new(backend), "r".into(), OpenFlags(OpenFlags::RDONLY))
+            .and_then(|db| read_all(&db));
+        match result {
+            Ok(n) => assert_eq!(n, total, "a complete read after {after} reads"),
+            Err(e) => {
+                assert_eq!(e, Error::Read, "after {after} reads");
+                injected += 1;
+            }
+        }
+    }
+    assert!(injected >= 100, "{injected}");
+    eprintln!("read faults injected: {injected}");
+}
+
+/// Compaction into a target whose writes or fsyncs fail: WRITE, and the source is as
+/// it was.
+#[test]
+fn failed_compaction_writes_are_write_errors() {
+    use couchstore::compact::{CompactOptions, compact_into};
+    let src_bytes = golden("small_v13");
+    let source = Db::open_backend(
+        Box::new(MemoryBackend::from_bytes(src_bytes.clone())),
+        "s".into(),
+        OpenFlags(OpenFlags::RDONLY),
+    )
+    .unwrap();
+    let mut injected = 0;
+    for fault in [Fault::Write, Fault::ShortWrite, Fault::Sync] {
+        for after in 0..12 {
+            let mem = MemoryBackend::new();
+            let backend = Faulty {
+                inner: mem.clone(),
+                fault,
+                countdown: Arc::new(AtomicU64::new(after)),
+            };
+            let flags = OpenFlags(
+                OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE | OpenFlags::UNBUFFERED,
+            );
+            let target = std::cell::RefCell::new(
+                Db::open_backend(Box::new(backend), "t".into(), flags).unwrap(),
+            );
+            match compact_into(&source, &target, CompactOptions::default()) {
+                Ok(_) => {
+                    let copy = Db::open_backend(
+                        Box::new(MemoryBackend::from_bytes(mem.snapshot())),
+                        "c".into(),
+                        OpenFlags(0),
+                    )
+                    .unwrap();
+                    assert_eq!(read_all(&copy).unwrap(), 40);
+                }
+                Err(e) => {
+                    assert_eq!(e, Error::Write, "{fault:?} after {after}");
+                    injected += 1;
+                }
+            }
+        }
+    }
+    assert!(injected >= 24, "{injected}");
+    assert_eq!(read_all(&source).unwrap(), 40);
+    eprintln!("compaction write faults injected: {injected}");
 }
