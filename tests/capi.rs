@@ -263,3 +263,8 @@ fn c_online_compaction() {
 fn cxx_convenience_header() {
     c_suite("test_cxx");
 }
+
+#[test]
+fn c_misuse() {
+    c_suite("test_misuse");
+}

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 use common::golden_dir;
+use couchstore::Db;
 use couchstore::btree::Step;
 use couchstore::capi::db::*;
 use couchstore::capi::docs::*;
@@ -21,7 +22,6 @@ use couchstore::capi::types::*;
 use couchstore::db::OpenFlags;
 use couchstore::file::MemoryBackend;
 use couchstore::format::{self, NodePointer};
-use couchstore::Db;
 use proptest::prelude::*;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -40,10 +40,19 @@ fn count_panics() {
 }
 
 fn cases() -> u32 {
-    std::env::var("COUCHSTORE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    std::env::var("COUCHSTORE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
 }
 
-const FILES: [&str; 5] = ["small_v13", "basic_v12", "legacy_crc_v11", "localonly_v13", "nodesize4k_v13"];
+const FILES: [&str; 5] = [
+    "small_v13",
+    "basic_v12",
+    "legacy_crc_v11",
+    "localonly_v13",
+    "nodesize4k_v13",
+];
 
 fn mutate(file: usize, edits: &[(u32, u8)], cut: Option<u32>) -> Vec<u8> {
     let mut bytes = std::fs::read(golden_dir().join(format!("{}.couch", FILES[file]))).unwrap();
@@ -59,7 +68,11 @@ fn mutate(file: usize, edits: &[(u32, u8)], cut: Option<u32>) -> Vec<u8> {
 
 /// Reads everything through the Rust API, then every older header.
 fn read_rust(bytes: Vec<u8>) {
-    let Ok(mut db) = Db::open_backend(Box::new(MemoryBackend::from_bytes(bytes)), "f".into(), OpenFlags(OpenFlags::RDONLY)) else {
+    let Ok(mut db) = Db::open_backend(
+        Box::new(MemoryBackend::from_bytes(bytes)),
+        "f".into(),
+        OpenFlags(OpenFlags::RDONLY),
+    ) else {
         return;
     };
     loop {
@@ -68,7 +81,11 @@ fn read_rust(bytes: Vec<u8>) {
             Ok(Step::Continue)
         });
         let _ = db.changes_since(0, 0, &mut |_| Ok(Step::Continue));
-        let _ = db.walk_id_tree(None, couchstore::db::options::docinfos::TOLERATE_CORRUPTION, &mut |_| Ok(Step::Continue));
+        let _ = db.walk_id_tree(
+            None,
+            couchstore::db::options::docinfos::TOLERATE_CORRUPTION,
+            &mut |_| Ok(Step::Continue),
+        );
         let _ = db.walk_seq_tree(0, 0, &mut |_| Ok(Step::Continue));
         let _ = db.walk_local_tree(None, &mut |_| Ok(Step::Continue));
         let _ = db.changes_count(0, u64::MAX);
@@ -83,14 +100,23 @@ unsafe extern "C" fn open_each(db: *mut Db_, info: *mut DocInfo, _: *mut c_void)
     let mut doc = std::ptr::null_mut();
     // SAFETY: the library's handle and doc info, during the callback.
     unsafe {
-        if couchstore_open_doc_with_docinfo(db, info, &mut doc, DECOMPRESS_DOC_BODIES) == COUCHSTORE_SUCCESS {
+        if couchstore_open_doc_with_docinfo(db, info, &mut doc, DECOMPRESS_DOC_BODIES)
+            == COUCHSTORE_SUCCESS
+        {
             couchstore_free_document(doc);
         }
     }
     0
 }
 
-unsafe extern "C" fn walk_each(_: *mut Db_, _: c_int, _: *const DocInfo, _: u64, _: *const sized_buf, _: *mut c_void) -> c_int {
+unsafe extern "C" fn walk_each(
+    _: *mut Db_,
+    _: c_int,
+    _: *const DocInfo,
+    _: u64,
+    _: *const sized_buf,
+    _: *mut c_void,
+) -> c_int {
     0
 }
 
@@ -105,13 +131,33 @@ fn read_c(bytes: &[u8], dir: &std::path::Path) {
     // SAFETY: valid arguments; the handle is used until the library frees it (failed
     // rewind) or we do.
     unsafe {
-        if couchstore_open_db(name.as_ptr(), COUCHSTORE_OPEN_FLAG_RDONLY, &mut db) != COUCHSTORE_SUCCESS {
+        if couchstore_open_db(name.as_ptr(), COUCHSTORE_OPEN_FLAG_RDONLY, &mut db)
+            != COUCHSTORE_SUCCESS
+        {
             return;
         }
         loop {
-            couchstore_all_docs(db, std::ptr::null(), 0, Some(open_each), std::ptr::null_mut());
-            couchstore_changes_since(db, 0, COUCHSTORE_TOLERATE_CORRUPTION, Some(open_each), std::ptr::null_mut());
-            couchstore_walk_id_tree(db, std::ptr::null(), 0, Some(walk_each), std::ptr::null_mut());
+            couchstore_all_docs(
+                db,
+                std::ptr::null(),
+                0,
+                Some(open_each),
+                std::ptr::null_mut(),
+            );
+            couchstore_changes_since(
+                db,
+                0,
+                COUCHSTORE_TOLERATE_CORRUPTION,
+                Some(open_each),
+                std::ptr::null_mut(),
+            );
+            couchstore_walk_id_tree(
+                db,
+                std::ptr::null(),
+                0,
+                Some(walk_each),
+                std::ptr::null_mut(),
+            );
             couchstore_walk_local_tree(db, std::ptr::null(), Some(walk_each), std::ptr::null_mut());
             let mut count = 0;
             couchstore_changes_count(db, 0, u64::MAX, &mut count);
