@@ -3,7 +3,7 @@
 //! are what to compare).
 //!
 //!     cargo bench                 # small (CI checks it runs)
-//!     cargo bench -- --full       # a few hundred MB
+//!     cargo bench --bench bench -- --full   # a few hundred MB
 //!
 //! Prints figures only; nothing here asserts a timing.
 
@@ -215,5 +215,73 @@ fn main() {
         mb / copy.as_secs_f64(),
         copy.as_secs_f64() / compact_time.as_secs_f64()
     );
-    println!("  peak RSS {:.1} MiB", peak_rss_mib());
+    let compact_rss = peak_rss_mib();
+    println!("  peak RSS {compact_rss:.1} MiB");
+    drop(db);
+
+    // 4. Online compaction beside a full-speed flusher, and offline for comparison
+    //    (the demo binary, which prints both).
+    let demo_mb = if full { 300 } else { 40 };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_couch_online_demo"))
+        .args(["--size-mb", &demo_mb.to_string(), "--dir"])
+        .arg(cfg.dir.join("demo"))
+        .output()
+        .expect("the demo runs");
+    println!("\n[online vs offline compaction under a flusher] ({demo_mb} MiB)");
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("couch_online_demo"))
+    {
+        println!("  {line}");
+    }
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 5. Memory as the data grows: peak RSS of the flusher and of compaction at 1x and
+    //    4x the documents.
+    println!("\n[peak RSS growth]");
+    let mut rows = Vec::new();
+    for factor in [1usize, 4] {
+        let docs = cfg.docs * factor / 2;
+        let c = Config {
+            docs,
+            batch: cfg.batch,
+            body: cfg.body,
+            dir: cfg.dir.clone(),
+        };
+        let path = cfg.dir.join(format!("rss{factor}.couch"));
+        let growth_keys = self::keys(docs);
+        reset_peak_rss();
+        flusher(&c, &path, &growth_keys);
+        let flush_rss = peak_rss_mib();
+        let db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+        reset_peak_rss();
+        compact::compact(
+            &db,
+            &cfg.dir.join(format!("rss{factor}.compact")),
+            CompactOptions::default(),
+        )
+        .unwrap();
+        rows.push((
+            factor,
+            docs,
+            std::fs::metadata(&path).unwrap().len(),
+            flush_rss,
+            peak_rss_mib(),
+        ));
+    }
+    for (factor, docs, size, f, c) in &rows {
+        println!(
+            "  {factor}x: {docs} docs, {:.0} MiB file: flusher peak {f:.1} MiB, compaction peak {c:.1} MiB",
+            *size as f64 / 1048576.0
+        );
+    }
+    println!(
+        "  growth 1x -> 4x: flusher {:.2}x, compaction {:.2}x",
+        rows[1].3 / rows[0].3,
+        rows[1].4 / rows[0].4
+    );
 }

@@ -12,18 +12,69 @@ use std::path::{Path, PathBuf};
 use crate::btree::ExistingEntry;
 use crate::error::{Error, Result};
 
-/// Bookkeeping bytes counted per entry besides its key and value.
-const ENTRY_OVERHEAD: usize = 64;
-
 /// Default memory bound for the in-memory batch.
-pub const DEFAULT_MEMORY: usize = 32 * 1024 * 1024;
+pub const DEFAULT_MEMORY: usize = 16 * 1024 * 1024;
+
+/// Where one entry of the batch lies in the arena: offset, key length, value length.
+#[derive(Clone, Copy)]
+struct Slot {
+    at: usize,
+    key: u32,
+    value: u32,
+}
+
+/// The in-memory batch: every key and value back to back in one arena, plus an index
+/// that is sorted instead of the entries, so memory is counted exactly and one entry
+/// costs no allocation of its own.
+#[derive(Default)]
+struct Batch {
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl Batch {
+    fn push(&mut self, id: &[u8], value: &[u8]) {
+        self.slots.push(Slot {
+            at: self.arena.len(),
+            key: id.len() as u32,
+            value: value.len() as u32,
+        });
+        self.arena.extend_from_slice(id);
+        self.arena.extend_from_slice(value);
+    }
+
+    fn key(&self, s: Slot) -> &[u8] {
+        &self.arena[s.at..s.at + s.key as usize]
+    }
+
+    fn value(&self, s: Slot) -> &[u8] {
+        let from = s.at + s.key as usize;
+        &self.arena[from..from + s.value as usize]
+    }
+
+    /// Bytes the entries take (the buffers' capacity, kept between spills, is at most
+    /// about twice that).
+    fn bytes(&self) -> usize {
+        self.arena.len() + self.slots.len() * std::mem::size_of::<Slot>()
+    }
+
+    fn sort(&mut self) {
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
+        self.slots = slots;
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.slots.clear();
+    }
+}
 
 /// A sorter of (id, value) pairs with spill files named `<base>.btree-tmp_<n>`.
 pub struct IdSorter {
     base: PathBuf,
     memory: usize,
-    batch: Vec<(Vec<u8>, Vec<u8>)>,
-    batch_bytes: usize,
+    batch: Batch,
     runs: Vec<PathBuf>,
 }
 
@@ -38,8 +89,7 @@ impl IdSorter {
         IdSorter {
             base: base.to_path_buf(),
             memory: memory.max(1),
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
             runs: Vec::new(),
         }
     }
@@ -51,16 +101,15 @@ impl IdSorter {
 
     /// Adds an entry.
     pub fn add(&mut self, id: &[u8], value: &[u8]) -> Result<()> {
-        self.batch_bytes += id.len() + value.len() + ENTRY_OVERHEAD;
-        self.batch.push((id.to_vec(), value.to_vec()));
-        if self.batch_bytes > self.memory {
+        self.batch.push(id, value);
+        if self.batch.bytes() > self.memory {
             self.spill()?;
         }
         Ok(())
     }
 
     fn spill(&mut self) -> Result<()> {
-        self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.batch.sort();
         let path = PathBuf::from(format!(
             "{}.btree-tmp_{}",
             self.base.display(),
@@ -74,26 +123,25 @@ impl IdSorter {
             .open(&path)
             .map_err(io_error)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        for (k, v) in self.batch.drain(..) {
-            out.write_all(&(k.len() as u32).to_le_bytes())
-                .map_err(io_error)?;
-            out.write_all(&(v.len() as u32).to_le_bytes())
-                .map_err(io_error)?;
-            out.write_all(&k).map_err(io_error)?;
-            out.write_all(&v).map_err(io_error)?;
+        for &slot in &self.batch.slots {
+            out.write_all(&slot.key.to_le_bytes()).map_err(io_error)?;
+            out.write_all(&slot.value.to_le_bytes()).map_err(io_error)?;
+            out.write_all(self.batch.key(slot)).map_err(io_error)?;
+            out.write_all(self.batch.value(slot)).map_err(io_error)?;
         }
         out.flush().map_err(io_error)?;
-        self.batch_bytes = 0;
+        self.batch.clear();
         Ok(())
     }
 
     /// Calls `sink` with every entry in id order (ids are unique in a by-seq tree).
     pub fn drain_sorted(&mut self, sink: &mut ExistingEntry<'_>) -> Result<()> {
-        self.batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.batch.sort();
         if self.runs.is_empty() {
-            for (k, v) in self.batch.drain(..) {
-                sink(&k, &v)?;
+            for &slot in &self.batch.slots {
+                sink(self.batch.key(slot), self.batch.value(slot))?;
             }
+            self.batch.clear();
             return Ok(());
         }
         let mut readers = Vec::with_capacity(self.runs.len());
@@ -104,8 +152,11 @@ impl IdSorter {
             })?;
             readers.push(RunReader(BufReader::with_capacity(256 * 1024, file)));
         }
-        let memory = std::mem::take(&mut self.batch);
-        let mut memory = memory.into_iter();
+        let batch = std::mem::take(&mut self.batch);
+        let mut memory = batch
+            .slots
+            .iter()
+            .map(|&s| (batch.key(s).to_vec(), batch.value(s).to_vec()));
         // Heap of (next entry, source): source readers.len() is the in-memory batch.
         let mut heap = BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
@@ -186,7 +237,8 @@ mod tests {
             drop(sorter);
             // Spill files are gone afterwards.
             prop_assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-            prop_assert!(spilled > 0 || ids.len() * 70 <= memory + 100);
+            let needed: usize = ids.iter().map(|k| k.len() + 1 + std::mem::size_of::<Slot>()).sum();
+            prop_assert!(spilled > 0 || needed <= memory);
         }
     }
 }
