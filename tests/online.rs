@@ -6,43 +6,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::workload::{Model, ModelDoc, check_model};
-use couchstore::compact::online::{OnlineOptions, OnlineStats, Phase, compact_online};
+use couchstore::compact::online::{OnlineOptions, OnlineStats, Phase, TicketLock, compact_online};
 use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error, LocalDoc};
-
-/// The engine's lock: the flusher holds it for each save + commit; the compactor takes
-/// it for its last step. A ticket lock, so neither side can starve the other.
-#[derive(Default)]
-struct EngineLock {
-    /// (next ticket to hand out, ticket now served)
-    tickets: Mutex<(u64, u64)>,
-    cv: Condvar,
-}
-
-impl EngineLock {
-    fn lock(&self) {
-        let mut t = self.tickets.lock().expect("not poisoned");
-        let mine = t.0;
-        t.0 += 1;
-        while t.1 != mine {
-            t = self.cv.wait(t).expect("not poisoned");
-        }
-    }
-    fn unlock(&self) {
-        self.tickets.lock().expect("not poisoned").1 += 1;
-        self.cv.notify_all();
-    }
-    /// Whether nobody holds the lock (for tests).
-    #[allow(dead_code)]
-    fn is_free(&self) -> bool {
-        let t = self.tickets.lock().expect("not poisoned");
-        t.0 == t.1
-    }
-}
 
 /// The engine: its writer handle and the model of everything committed.
 struct Engine {
@@ -140,7 +110,7 @@ fn run(t: Timing) -> OnlineStats {
         flush_batch(&mut engine, round, t.keys, t.batch);
     }
     let engine = Arc::new(Mutex::new(engine));
-    let lock = Arc::new(EngineLock::default());
+    let lock = Arc::new(TicketLock::default());
     let stop = Arc::new(AtomicBool::new(false));
     let after_switch = Arc::new(AtomicU64::new(0));
     let switched = Arc::new(AtomicBool::new(false));
@@ -284,7 +254,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
         flush_batch(&mut engine, round, 2000, 200);
     }
     let before = std::fs::read(&source).unwrap();
-    let lock = Arc::new(EngineLock::default());
+    let lock = Arc::new(TicketLock::default());
     for fail_in in [Phase::Compacting, Phase::FinalReplay, Phase::Switching] {
         let (l1, l2) = (lock.clone(), lock.clone());
         let mut options = OnlineOptions::new(

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use couchstore::compact::online::{OnlineOptions, compact_online};
+use couchstore::compact::online::{OnlineOptions, TicketLock, compact_online};
 use couchstore::compact::{self, CompactOptions};
 use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error};
@@ -23,36 +23,6 @@ usage: couch_online_demo [--size-mb N] [--dir DIR] [--only online|offline]
 
 const BATCH: usize = 1000;
 const BODY: usize = 1024;
-
-/// The engine's lock: the flusher holds it for each save + commit; the compactor takes
-/// it for its last step. A ticket lock, so neither side can starve the other.
-#[derive(Default)]
-struct EngineLock {
-    /// (next ticket to hand out, ticket now served)
-    tickets: Mutex<(u64, u64)>,
-    cv: Condvar,
-}
-
-impl EngineLock {
-    fn lock(&self) {
-        let mut t = self.tickets.lock().expect("not poisoned");
-        let mine = t.0;
-        t.0 += 1;
-        while t.1 != mine {
-            t = self.cv.wait(t).expect("not poisoned");
-        }
-    }
-    fn unlock(&self) {
-        self.tickets.lock().expect("not poisoned").1 += 1;
-        self.cv.notify_all();
-    }
-    /// Whether nobody holds the lock (for tests).
-    #[allow(dead_code)]
-    fn is_free(&self) -> bool {
-        let t = self.tickets.lock().expect("not poisoned");
-        t.0 == t.1
-    }
-}
 
 /// The engine: the writer handle and, per key, the revision last committed.
 struct Engine {
@@ -116,7 +86,7 @@ fn percentiles(mut v: Vec<Duration>) -> String {
 /// took (waiting for the lock included).
 fn flusher(
     engine: Arc<Mutex<Engine>>,
-    lock: Arc<EngineLock>,
+    lock: Arc<TicketLock>,
     keys: usize,
     stop: Arc<AtomicBool>,
 ) -> Vec<(Instant, Duration)> {
@@ -210,7 +180,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     );
 
     let engine = Arc::new(Mutex::new(e));
-    let lock = Arc::new(EngineLock::default());
+    let lock = Arc::new(TicketLock::default());
     let stop = Arc::new(AtomicBool::new(false));
     let handle = {
         let (e, l, s) = (engine.clone(), lock.clone(), stop.clone());

@@ -19,6 +19,47 @@ use super::{
 use crate::db::{Db, OpenFlags};
 use crate::error::Result;
 
+/// Default backlog (source bytes) below which the final, locked round starts.
+pub const DEFAULT_MAX_LOCKED_BYTES: u64 = 1 << 20;
+/// Default backlog (sequence numbers) below which the final, locked round starts.
+pub const DEFAULT_MAX_LOCKED_DOCS: u64 = 10_000;
+/// Default number of catch-up rounds without the lock.
+pub const DEFAULT_MAX_ROUNDS: u32 = 10;
+
+/// A fair lock with separate `lock` and `unlock` calls, as the driver's callbacks need:
+/// tickets are served in order, so a flusher that releases and immediately re-takes it
+/// cannot starve the compactor's final step (an unfair lock can, for seconds).
+#[derive(Debug, Default)]
+pub struct TicketLock {
+    /// (next ticket to hand out, ticket being served)
+    tickets: std::sync::Mutex<(u64, u64)>,
+    served: std::sync::Condvar,
+}
+
+impl TicketLock {
+    /// Waits for this caller's turn.
+    pub fn lock(&self) {
+        let mut t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = t.0;
+        t.0 += 1;
+        while t.1 != mine {
+            t = self.served.wait(t).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Passes the lock to the next ticket. Call once per `lock`.
+    pub fn unlock(&self) {
+        self.tickets.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
+        self.served.notify_all();
+    }
+
+    /// Whether nobody holds or waits for the lock.
+    pub fn is_free(&self) -> bool {
+        let t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        t.0 == t.1
+    }
+}
+
 /// The phase an online compaction is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -114,9 +155,9 @@ impl<'a> OnlineOptions<'a> {
             lock,
             unlock,
             switch,
-            max_locked_bytes: 1 << 20,
-            max_locked_docs: 10_000,
-            max_rounds: 10,
+            max_locked_bytes: DEFAULT_MAX_LOCKED_BYTES,
+            max_locked_docs: DEFAULT_MAX_LOCKED_DOCS,
+            max_rounds: DEFAULT_MAX_ROUNDS,
             flush_threshold: 0,
             id_sort_memory: 0,
             progress: None,

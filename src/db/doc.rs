@@ -29,16 +29,12 @@ impl DocInfo {
     /// Fills `self` from a by-id entry, reusing its buffers.
     pub(crate) fn set_from_by_id(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let v = ByIdValue::decode(value)?;
-        self.id.clear();
-        self.id.extend_from_slice(key);
-        self.rev_meta.clear();
-        self.rev_meta.extend_from_slice(v.rev_meta);
-        self.db_seq = v.db_seq;
-        self.rev_seq = v.rev_seq;
-        self.deleted = v.deleted;
-        self.content_meta = v.content_meta;
-        self.bp = v.bp;
-        self.physical_size = v.physical_size;
+        self.fill(
+            key,
+            v.db_seq,
+            v.rev_meta,
+            (v.rev_seq, v.deleted, v.content_meta, v.bp, v.physical_size),
+        );
         Ok(())
     }
 
@@ -46,17 +42,29 @@ impl DocInfo {
     pub(crate) fn set_from_by_seq(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let seq = by_seq::decode_key(key)?;
         let v = BySeqValue::decode(value)?;
-        self.id.clear();
-        self.id.extend_from_slice(v.id);
-        self.rev_meta.clear();
-        self.rev_meta.extend_from_slice(v.rev_meta);
-        self.db_seq = seq;
-        self.rev_seq = v.rev_seq;
-        self.deleted = v.deleted;
-        self.content_meta = v.content_meta;
-        self.bp = v.bp;
-        self.physical_size = v.physical_size;
+        self.fill(
+            v.id,
+            seq,
+            v.rev_meta,
+            (v.rev_seq, v.deleted, v.content_meta, v.bp, v.physical_size),
+        );
         Ok(())
+    }
+
+    /// The fields both indexes share: (rev_seq, deleted, content_meta, bp, physical_size).
+    fn fill(&mut self, id: &[u8], db_seq: u64, rev_meta: &[u8], fields: (u64, bool, u8, u64, u64)) {
+        self.id.clear();
+        self.id.extend_from_slice(id);
+        self.rev_meta.clear();
+        self.rev_meta.extend_from_slice(rev_meta);
+        self.db_seq = db_seq;
+        (
+            self.rev_seq,
+            self.deleted,
+            self.content_meta,
+            self.bp,
+            self.physical_size,
+        ) = fields;
     }
 
     /// A new doc info from a by-id entry.

@@ -7,6 +7,7 @@ use super::backend::Backend;
 use crate::error::{Error, Result};
 use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
+    strip_markers,
 };
 use crate::format::checksum::{ChecksumKind, ChecksumPolicy};
 use crate::format::chunk::{
@@ -179,7 +180,7 @@ impl CouchFile {
         out.clear();
         let first = physical_len(pos, SPECULATIVE_READ).min(avail);
         self.read_raw(pos, first, out)?;
-        strip_markers_in_place(pos, out);
+        strip_markers(pos, out);
         if out.len() < PREFIX_LEN {
             return Err(Error::Corrupt);
         }
@@ -194,7 +195,7 @@ impl CouchFile {
             // position whose marker (if any) has not been read yet.
             let mut rest = Vec::new();
             self.read_raw(pos + first, total - first, &mut rest)?;
-            strip_markers_in_place(pos + first, &mut rest);
+            strip_markers(pos + first, &mut rest);
             out.extend_from_slice(&rest);
         }
         out.truncate(PREFIX_LEN + body_len as usize);
@@ -221,7 +222,7 @@ impl CouchFile {
         raw.clear();
         let first = physical_len(pos + 1, PREFIX_LEN as u64 + 64).min(avail - 1);
         self.read_raw(pos + 1, first, &mut raw)?;
-        strip_markers_in_place(pos + 1, &mut raw);
+        strip_markers(pos + 1, &mut raw);
         if raw.len() < PREFIX_LEN {
             return Err(Error::NoHeader);
         }
@@ -236,7 +237,7 @@ impl CouchFile {
         if total > first {
             let mut rest = Vec::new();
             self.read_raw(pos + 1 + first, total - first, &mut rest)?;
-            strip_markers_in_place(pos + 1 + first, &mut rest);
+            strip_markers(pos + 1 + first, &mut rest);
             raw.extend_from_slice(&rest);
         }
         let body = &raw[PREFIX_LEN..PREFIX_LEN + prefix.body_len as usize];
@@ -410,27 +411,6 @@ impl CouchFile {
     pub fn evict_cache(&self) {
         self.backend.evict_cache();
     }
-}
-
-/// Removes, in place, the marker bytes from `buf`, the file bytes starting at `pos`.
-fn strip_markers_in_place(pos: u64, buf: &mut Vec<u8>) {
-    let mut write = 0usize;
-    let mut read = 0usize;
-    let mut p = pos;
-    while read < buf.len() {
-        if is_block_start(p) {
-            read += 1;
-            p += 1;
-            continue;
-        }
-        let room = (BLOCK_SIZE - p % BLOCK_SIZE) as usize;
-        let take = room.min(buf.len() - read);
-        buf.copy_within(read..read + take, write);
-        read += take;
-        write += take;
-        p += take as u64;
-    }
-    buf.truncate(write);
 }
 
 #[cfg(test)]

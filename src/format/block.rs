@@ -39,23 +39,26 @@ pub fn physical_len(pos: u64, logical_len: u64) -> u64 {
     start_marker + room + rest + blocks
 }
 
-/// Copies `raw`, the file bytes starting at position `pos`, into `out` without the
-/// marker bytes found at block boundaries.
-pub fn strip_markers(pos: u64, raw: &[u8], out: &mut Vec<u8>) {
-    let mut offset = 0usize;
+/// Removes, in place, the marker bytes from `buf`, which holds the file bytes starting
+/// at position `pos`.
+pub fn strip_markers(pos: u64, buf: &mut Vec<u8>) {
+    let mut write = 0usize;
+    let mut read = 0usize;
     let mut p = pos;
-    while offset < raw.len() {
+    while read < buf.len() {
         if is_block_start(p) {
-            offset += 1;
+            read += 1;
             p += 1;
             continue;
         }
         let room = (BLOCK_SIZE - p % BLOCK_SIZE) as usize;
-        let take = room.min(raw.len() - offset);
-        out.extend_from_slice(&raw[offset..offset + take]);
-        offset += take;
+        let take = room.min(buf.len() - read);
+        buf.copy_within(read..read + take, write);
+        read += take;
+        write += take;
         p += take as u64;
     }
+    buf.truncate(write);
 }
 
 /// Appends `data` to `out` as it is written at file position `pos`, inserting a data
@@ -100,9 +103,8 @@ mod tests {
             let end = insert_markers(pos, &data, &mut raw);
             prop_assert_eq!(raw.len() as u64, end - pos);
             prop_assert_eq!(raw.len() as u64, physical_len(pos, data.len() as u64));
-            let mut back = Vec::new();
-            strip_markers(pos, &raw, &mut back);
-            prop_assert_eq!(back, data);
+            strip_markers(pos, &mut raw);
+            prop_assert_eq!(raw, data);
         }
     }
 }
