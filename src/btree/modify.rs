@@ -9,6 +9,7 @@
 //! the cut takes items from the front until at least 2/3 of the threshold is reached
 //! (an interior node always takes at least 2 items).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::ExistingEntry;
@@ -81,17 +82,22 @@ struct Ctx<'a> {
 /// Nodes written, each with the largest key it holds.
 type Written = Vec<(Vec<u8>, NodePointer)>;
 
+/// A key or value: borrowed from the node being rewritten or from the plan when
+/// unchanged, owned when new (pointers to rewritten children), so an untouched item is
+/// never copied before it is written.
+type Bytes<'n> = Cow<'n, [u8]>;
+
 /// A node under construction: items accumulate, and full nodes are written out as the
 /// splitting rule allows, their pointers collected in `written`.
-struct NodeBuilder {
+struct NodeBuilder<'n> {
     kind: NodeKind,
-    items: Vec<(Vec<u8>, Vec<u8>)>,
+    items: Vec<(Bytes<'n>, Bytes<'n>)>,
     /// Uncompressed size of a node holding `items`.
     size: usize,
     written: Written,
 }
 
-impl NodeBuilder {
+impl<'n> NodeBuilder<'n> {
     fn new(kind: NodeKind) -> Self {
         NodeBuilder {
             kind,
@@ -101,7 +107,7 @@ impl NodeBuilder {
         }
     }
 
-    fn push(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+    fn push(&mut self, ctx: &mut Ctx<'_>, key: Bytes<'n>, value: Bytes<'n>) -> Result<()> {
         self.size += item_size(&key, &value);
         self.items.push((key, value));
         let threshold = ctx.sizes.for_kind(self.kind);
@@ -126,7 +132,7 @@ impl NodeBuilder {
     }
 
     fn push_pointer(&mut self, ctx: &mut Ctx<'_>, key: Vec<u8>, ptr: &NodePointer) -> Result<()> {
-        self.push(ctx, key, pointer_value(ptr)?)
+        self.push(ctx, Cow::Owned(key), Cow::Owned(pointer_value(ptr)?))
     }
 
     /// Writes the first `n` items as a node.
@@ -136,7 +142,7 @@ impl NodeBuilder {
         let last_key = items
             .into_iter()
             .next_back()
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.into_owned())
             .unwrap_or_default();
         self.written.push((last_key, ptr));
         Ok(())
@@ -186,7 +192,7 @@ pub fn modify(
     let mut level = if top.written.is_empty() {
         top.items
             .into_iter()
-            .map(|(k, v)| Ok((k, NodePointer::decode_interior(&v)?)))
+            .map(|(k, v)| Ok((k.into_owned(), NodePointer::decode_interior(&v)?)))
             .collect::<Result<Vec<_>>>()?
     } else {
         top.finish(&mut ctx)?
@@ -223,23 +229,18 @@ fn modify_subtree(
     ctx: &mut Ctx<'_>,
     pos: u64,
     actions: &[Action],
-    parent: &mut NodeBuilder,
+    parent: &mut NodeBuilder<'_>,
 ) -> Result<()> {
     let node = read_node(ctx.file, pos, ctx.file.end())?;
     let mut builder = NodeBuilder::new(node.kind());
     match node.kind() {
         NodeKind::Leaf => {
-            let items = node
-                .items()
-                .map(|i| i.map(|(k, v)| (k.to_vec(), v.to_vec())));
-            let items = items.collect::<Result<Vec<_>>>()?;
-            merge_leaf(ctx, &mut builder, items.into_iter(), actions)?;
+            let items = node.items().collect::<Result<Vec<_>>>()?;
+            let items = items.into_iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
+            merge_leaf(ctx, &mut builder, items, actions)?;
         }
         NodeKind::Interior => {
-            let items = node
-                .items()
-                .map(|i| i.map(|(k, v)| (k.to_vec(), v.to_vec())))
-                .collect::<Result<Vec<_>>>()?;
+            let items = node.items().collect::<Result<Vec<_>>>()?;
             if items.is_empty() {
                 return Err(Error::Corrupt);
             }
@@ -251,14 +252,14 @@ fn modify_subtree(
                 let n = if i == last {
                     rest.len()
                 } else {
-                    rest.partition_point(|a| a.key() <= key.as_slice())
+                    rest.partition_point(|a| a.key() <= key)
                 };
                 let (mine, later) = rest.split_at(n);
                 rest = later;
                 if mine.is_empty() {
-                    builder.push(ctx, key, value)?;
+                    builder.push(ctx, Cow::Borrowed(key), Cow::Borrowed(value))?;
                 } else {
-                    let child = NodePointer::decode_interior(&value)?;
+                    let child = NodePointer::decode_interior(value)?;
                     if child.pos >= node.pos {
                         return Err(Error::Corrupt);
                     }
@@ -274,11 +275,11 @@ fn modify_subtree(
 }
 
 /// Merges a leaf's existing items with the actions into `builder`.
-fn merge_leaf(
+fn merge_leaf<'n>(
     ctx: &mut Ctx<'_>,
-    builder: &mut NodeBuilder,
-    items: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
-    actions: &[Action],
+    builder: &mut NodeBuilder<'n>,
+    items: impl Iterator<Item = (Bytes<'n>, Bytes<'n>)>,
+    actions: &'n [Action],
 ) -> Result<()> {
     let mut items = items.peekable();
     let mut actions = actions.iter().peekable();
@@ -287,7 +288,7 @@ fn merge_leaf(
             (None, None) => return Ok(()),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some((k, _)), Some(a)) => k.as_slice().cmp(a.key()),
+            (Some((k, _)), Some(a)) => k.as_ref().cmp(a.key()),
         };
         match order {
             Ordering::Less => {
@@ -304,9 +305,9 @@ fn merge_leaf(
     }
 }
 
-fn apply(ctx: &mut Ctx<'_>, builder: &mut NodeBuilder, action: &Action) -> Result<()> {
+fn apply<'n>(ctx: &mut Ctx<'_>, builder: &mut NodeBuilder<'n>, action: &'n Action) -> Result<()> {
     match action {
-        Action::Insert(k, v) => builder.push(ctx, k.clone(), v.clone()),
+        Action::Insert(k, v) => builder.push(ctx, Cow::Borrowed(k), Cow::Borrowed(v)),
         Action::Remove(_) => Ok(()),
     }
 }

@@ -34,15 +34,15 @@ impl<'r> NodeSink<'r> {
     }
 
     /// Compresses and appends a node holding `items`; returns the pointer to it.
-    pub fn write(
+    pub fn write<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &mut self,
         file: &mut CouchFile,
         kind: NodeKind,
-        items: &[(Vec<u8>, Vec<u8>)],
+        items: &[(K, V)],
     ) -> Result<NodePointer> {
         let mut writer = NodeWriter::new(kind, std::mem::take(&mut self.plain));
         for (k, v) in items {
-            writer.push(k, v)?;
+            writer.push(k.as_ref(), v.as_ref())?;
         }
         self.plain = writer.finish();
         self.compressed.clear();
@@ -51,13 +51,13 @@ impl<'r> NodeSink<'r> {
         let (reduce, children_size) = match kind {
             NodeKind::Leaf => (
                 self.reducer
-                    .reduce(&mut items.iter().map(|(_, v)| v.as_slice()))?,
+                    .reduce(&mut items.iter().map(|(_, v)| v.as_ref()))?,
                 0,
             ),
             NodeKind::Interior => {
                 let ptrs = items
                     .iter()
-                    .map(|(_, v)| NodePointer::decode_interior(v))
+                    .map(|(_, v)| NodePointer::decode_interior(v.as_ref()))
                     .collect::<Result<Vec<_>>>()?;
                 let reduce = self
                     .reducer

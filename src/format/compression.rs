@@ -1,6 +1,14 @@
 //! Raw (unframed) Snappy, as B-tree nodes and compressed document bodies are stored.
 
+use std::cell::RefCell;
+
 use crate::error::{Error, Result};
+
+thread_local! {
+    // The codecs keep tables between calls: one of each per thread, not per node.
+    static ENCODER: RefCell<snap::raw::Encoder> = RefCell::new(snap::raw::Encoder::new());
+    static DECODER: RefCell<snap::raw::Decoder> = RefCell::new(snap::raw::Decoder::new());
+}
 
 /// Snappy can expand its input by at most this factor (a 3-byte copy op yields at most
 /// 64 bytes), so a claimed length beyond it is corrupt and is never allocated.
@@ -10,8 +18,8 @@ const MAX_EXPANSION: usize = 22;
 pub fn compress_into(data: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + snap::raw::max_compress_len(data.len()), 0);
-    let n = snap::raw::Encoder::new()
-        .compress(data, &mut out[start..])
+    let n = ENCODER
+        .with(|e| e.borrow_mut().compress(data, &mut out[start..]))
         .expect("output sized by max_compress_len");
     out.truncate(start + n);
 }
@@ -26,8 +34,8 @@ pub fn decompress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     }
     out.clear();
     out.resize(len, 0);
-    let n = snap::raw::Decoder::new()
-        .decompress(data, out)
+    let n = DECODER
+        .with(|d| d.borrow_mut().decompress(data, out))
         .map_err(|_| Error::Corrupt)?;
     if n != len {
         return Err(Error::Corrupt);
