@@ -236,7 +236,9 @@ fn modify_subtree(
     match node.kind() {
         NodeKind::Leaf => {
             let items = node.items().collect::<Result<Vec<_>>>()?;
-            let items = items.into_iter().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
+            let items = items
+                .into_iter()
+                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
             merge_leaf(ctx, &mut builder, items, actions)?;
         }
         NodeKind::Interior => {

@@ -44,7 +44,8 @@ fn error_from(code: couchstore_error_t) -> Result<(), Error> {
 /// first (those present at the end header saved, those deleted since the start header
 /// deleted), then every document and deletion with a sequence above the start header's,
 /// bodies copied as stored and sequence numbers kept, saved in batches of
-/// `flush_threshold` body bytes (0: 4 MiB). The purge sequence is carried over.
+/// `flush_threshold` bytes of doc infos (0: 16 MiB; bodies are written at once, not
+/// buffered). The purge sequence is carried over.
 ///
 /// # Safety
 /// `source` and `target` must be live handles; hooks valid functions or NULL.
@@ -135,7 +136,7 @@ pub struct _couchstore_online_options {
     pub max_locked_docs: u64,
     /// At most this many catch-up rounds without the lock.
     pub max_rounds: u32,
-    /// Replay batch size in body bytes (0: the default).
+    /// Replay batch size in bytes of doc infos (0: the default, 16 MiB).
     pub flush_threshold: usize,
     /// Memory bound of the by-id sort (0: the default).
     pub id_sort_memory: usize,

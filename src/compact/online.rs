@@ -136,7 +136,7 @@ pub struct OnlineOptions<'a> {
     /// Give up catching up without the lock after this many rounds (the final round
     /// under the lock always completes).
     pub max_rounds: u32,
-    /// Replay batch size in body bytes (0: the default).
+    /// Replay batch size in bytes of doc infos (0: the default).
     pub flush_threshold: usize,
     /// Memory bound of the by-id sort (0: the default).
     pub id_sort_memory: usize,

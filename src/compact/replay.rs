@@ -19,13 +19,16 @@ pub type PreCopyHook<'a> = Box<dyn FnMut(Option<&DocInfo>, Option<&LocalDoc>) ->
 /// aborts.
 pub type ReplayProgress<'a> = Box<dyn FnMut(&ReplayStats) -> Result<()> + 'a>;
 
-/// Default number of body bytes buffered before a batch is saved into the target.
-pub const DEFAULT_FLUSH_THRESHOLD: usize = 4 * 1024 * 1024;
+/// Default memory (doc infos) buffered before a batch is saved into the target's trees.
+/// Bodies are not buffered (they go to the target file at once), so this only bounds the
+/// batch's index entries; the larger a batch, the fewer times each leaf is rewritten.
+pub const DEFAULT_FLUSH_THRESHOLD: usize = 16 * 1024 * 1024;
 
 /// How to replay.
 #[derive(Default)]
 pub struct ReplayOptions<'a> {
-    /// Body bytes buffered before the target's trees are updated (0: the default).
+    /// Memory of buffered doc infos before the target's trees are updated (0: the
+    /// default).
     pub flush_threshold: usize,
     /// Before each document.
     pub pre_copy: Option<PreCopyHook<'a>>,
@@ -58,7 +61,8 @@ pub struct ReplayStats {
 /// target with the end header's timestamp. `source` is left at the end header. Local documents come first:
 /// those present at the end header are saved, those deleted since the start header are
 /// deleted. Then every document and deletion with a sequence above the start header's,
-/// bodies copied as stored, sequences kept, in batches of `flush_threshold` bytes. The
+/// bodies copied as stored, sequences kept, in batches of `flush_threshold` bytes of doc
+/// infos. The
 /// purge sequence is carried over.
 pub fn replay(
     source: &mut Db,
