@@ -413,7 +413,7 @@ struct _couchstore_online_options {
    */
   uint32_t max_rounds;
   /**
-   * Replay batch size in body bytes (0: the default).
+   * Replay batch size in bytes of doc infos (0: the default, 16 MiB).
    */
   size_t flush_threshold;
   /**
@@ -1234,7 +1234,8 @@ couchstore_error_t couchstore_last_internal_error(const Db *_db,
  * first (those present at the end header saved, those deleted since the start header
  * deleted), then every document and deletion with a sequence above the start header's,
  * bodies copied as stored and sequence numbers kept, saved in batches of
- * `flush_threshold` body bytes (0: 4 MiB). The purge sequence is carried over.
+ * `flush_threshold` bytes of doc infos (0: 16 MiB; bodies are written at once, not
+ * buffered). The purge sequence is carried over.
  *
  * # Safety
  * `source` and `target` must be live handles; hooks valid functions or NULL.
