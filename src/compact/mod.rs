@@ -225,13 +225,9 @@ pub fn compact_into(
             // size is kept from the source, as the original keeps it.
             let entry = if rewritten {
                 BySeqValue {
-                    id: &info.id,
                     physical_size: v.physical_size,
-                    deleted: info.deleted,
                     bp: new_bp,
-                    content_meta: info.content_meta,
-                    rev_seq: info.rev_seq,
-                    rev_meta: &info.rev_meta,
+                    ..info.by_seq_value()
                 }
             } else {
                 BySeqValue { bp: new_bp, ..v }

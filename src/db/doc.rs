@@ -67,6 +67,32 @@ impl DocInfo {
         ) = fields;
     }
 
+    /// This doc info as a by-id index value.
+    pub(crate) fn by_id_value(&self) -> ByIdValue<'_> {
+        ByIdValue {
+            db_seq: self.db_seq,
+            physical_size: self.physical_size,
+            deleted: self.deleted,
+            bp: self.bp,
+            content_meta: self.content_meta,
+            rev_seq: self.rev_seq,
+            rev_meta: &self.rev_meta,
+        }
+    }
+
+    /// This doc info as a by-seq index value.
+    pub(crate) fn by_seq_value(&self) -> BySeqValue<'_> {
+        BySeqValue {
+            id: &self.id,
+            physical_size: self.physical_size,
+            deleted: self.deleted,
+            bp: self.bp,
+            content_meta: self.content_meta,
+            rev_seq: self.rev_seq,
+            rev_meta: &self.rev_meta,
+        }
+    }
+
     /// A new doc info from a by-id entry.
     pub(crate) fn from_by_id(key: &[u8], value: &[u8]) -> Result<Self> {
         let mut info = DocInfo::default();

@@ -264,13 +264,8 @@ impl Db {
     /// handle sees commits other handles made after it opened. Refused (INVALID_ARGUMENTS)
     /// while this handle has uncommitted changes.
     pub fn seek_newest(&mut self) -> Result<()> {
-        if self.has_uncommitted() {
-            return Err(Error::InvalidArguments);
-        }
-        let file = self.file.as_mut().ok_or(Error::FileClosed)?;
-        file.refresh_end()?;
-        let found = file.find_header_at_or_before(u64::MAX)?;
-        self.set_current(found.header, found.pos);
+        let (pos, header) = self.newest_header()?;
+        self.set_current(header, pos);
         Ok(())
     }
 

@@ -5,8 +5,8 @@ use super::{Db, DocInfo, LocalDoc};
 use crate::btree::{Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify};
 use crate::error::{Error, Result};
 use crate::format::bits::{MAX_KEY_LEN, MAX_U48, MAX_VALUE_LEN};
-use crate::format::by_id::{self, ByIdValue};
-use crate::format::by_seq::{self, BySeqValue};
+use crate::format::by_id;
+use crate::format::by_seq;
 use crate::format::chunk::PREFIX_LEN;
 use crate::format::compression::compress_into;
 
@@ -189,29 +189,11 @@ impl Db {
         for &i in &order {
             let info = &infos[i];
             let mut value = Vec::with_capacity(by_id::FIXED_LEN + info.rev_meta.len());
-            ByIdValue {
-                db_seq: info.db_seq,
-                physical_size: info.physical_size,
-                deleted: info.deleted,
-                bp: info.bp,
-                content_meta: info.content_meta,
-                rev_seq: info.rev_seq,
-                rev_meta: &info.rev_meta,
-            }
-            .encode(&mut value)?;
+            info.by_id_value().encode(&mut value)?;
             id_actions.push(Action::Insert(info.id.clone(), value));
             let mut value =
                 Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
-            BySeqValue {
-                id: &info.id,
-                physical_size: info.physical_size,
-                deleted: info.deleted,
-                bp: info.bp,
-                content_meta: info.content_meta,
-                rev_seq: info.rev_seq,
-                rev_meta: &info.rev_meta,
-            }
-            .encode(&mut value)?;
+            info.by_seq_value().encode(&mut value)?;
             seq_actions.push(Action::Insert(
                 by_seq::encode_key(info.db_seq).to_vec(),
                 value,
