@@ -191,11 +191,14 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     if online {
         let (l1, l2) = (lock.clone(), lock.clone());
         let (eng, src) = (engine.clone(), source.clone());
-        let options = OnlineOptions::new(
+        let mut options = OnlineOptions::new(
             Box::new(move || l1.lock()),
             Box::new(move || l2.unlock()),
             Box::new(move |compacted: &Path| switch_to(&eng, compacted, &src)),
         );
+        // fsync the target every 4 MiB, so its writeback never piles up in front of the
+        // flusher's own fsyncs.
+        options.flags = OpenFlags::encode_periodic_sync(4 << 20);
         let stats = compact_online(&source, &target, options)?;
         println!(
             "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",

@@ -270,6 +270,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         stats.docs_replayed_unlocked += r.docs;
     }
 
+    // Make what the unlocked rounds wrote durable now, so the commit under the lock only
+    // has the last delta to fsync.
+    target.borrow_mut().sync_data()?;
+
     // The last delta, the commit and the switch, under the lock.
     let guard = locked(&mut o.lock, &mut o.unlock);
     let lock_started = Instant::now();

@@ -293,6 +293,17 @@ impl Db {
         self.header = self.committed.clone();
     }
 
+    /// Writes out and fsyncs what was saved so far without writing a header, so a later
+    /// commit has little left to make durable (the online driver does this before
+    /// taking the engine's lock).
+    pub fn sync_data(&mut self) -> Result<()> {
+        let result = self.file_mut()?.sync();
+        if result.is_err() {
+            self.drop_uncommitted();
+        }
+        result
+    }
+
     /// Commits everything saved so far: writes pending data, fsyncs, appends a header at
     /// the next block boundary stamped with the current time, and fsyncs again.
     pub fn commit(&mut self) -> Result<()> {
