@@ -9,8 +9,28 @@ use crate::btree::Step;
 use crate::db::TreeWalkItem;
 use crate::error::Error;
 
-/// Hands one doc info to a changes callback: the block is freed unless the callback
-/// keeps it (returns > 0); a negative return stops the iteration with that code.
+/// Lends a copy of `info` to a C callback (`call` receives the block): the block is
+/// freed unless the callback keeps it (returns > 0). Returns the callback's status.
+fn lend(info: &crate::DocInfo, call: impl FnOnce(*mut DocInfo) -> c_int) -> Result<c_int, Error> {
+    let block = docinfo_block(info)?;
+    let status = call(block);
+    if status <= 0 {
+        // SAFETY: a block from docinfo_block that the callback did not keep.
+        unsafe { c_free(block.cast()) };
+    }
+    Ok(status)
+}
+
+/// A callback's status as the iteration's next step: a negative one stops it and is
+/// returned as the error.
+fn step_for(status: c_int) -> Result<Step, Error> {
+    match status {
+        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
+        _ => Ok(Step::Continue),
+    }
+}
+
+/// Hands one doc info to a changes callback (see [`lend`] and [`step_for`]).
 ///
 /// # Safety
 /// `cb` must be a valid C callback.
@@ -20,17 +40,8 @@ unsafe fn deliver(
     info: &crate::DocInfo,
     ctx: *mut c_void,
 ) -> Result<Step, Error> {
-    let block = docinfo_block(info)?;
     // SAFETY: a valid callback with a block it may keep or leave to us.
-    let status = unsafe { cb(db, block, ctx) };
-    if status <= 0 {
-        // SAFETY: the callback did not keep the block.
-        unsafe { c_free(block.cast()) };
-    }
-    match status {
-        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
-        _ => Ok(Step::Continue),
-    }
+    step_for(lend(info, |block| unsafe { cb(db, block, ctx) })?)
 }
 
 /// Calls `callback` for every change with sequence number ≥ `since`, in sequence
@@ -178,35 +189,22 @@ unsafe fn deliver_walk(
                 )
             }
         }
-        TreeWalkItem::Doc { depth, info } => {
-            let block = docinfo_block(info)?;
-            // SAFETY: a valid callback with a block it may keep.
-            let s = unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) };
-            if s <= 0 {
-                // SAFETY: not kept by the callback.
-                unsafe { c_free(block.cast()) };
-            }
-            s
-        }
+        TreeWalkItem::Doc { depth, info } => lend(info, |block| {
+            // SAFETY: a valid callback with a block it may keep or leave to us.
+            unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) }
+        })?,
         TreeWalkItem::Local { depth, doc } => {
             let info = crate::DocInfo {
                 id: doc.id.clone(),
                 ..Default::default()
             };
-            let block = docinfo_block(&info)?;
-            // SAFETY: as above.
-            let s = unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) };
-            if s <= 0 {
-                // SAFETY: not kept by the callback.
-                unsafe { c_free(block.cast()) };
-            }
-            s
+            lend(&info, |block| {
+                // SAFETY: as above.
+                unsafe { cb(db, depth as c_int, block, 0, std::ptr::null(), ctx) }
+            })?
         }
     };
-    match status {
-        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
-        _ => Ok(Step::Continue),
-    }
+    step_for(status)
 }
 
 /// Walks the by-id tree depth-first from `startDocID` (all when NULL): `callback` sees
