@@ -26,7 +26,6 @@ pub struct TreeBuilder<'r> {
     /// Level 0 holds leaf entries; level n + 1 holds pointers to level-n nodes.
     levels: Vec<Level>,
     last_key: Option<Vec<u8>>,
-    entries: u64,
 }
 
 impl<'r> TreeBuilder<'r> {
@@ -37,13 +36,7 @@ impl<'r> TreeBuilder<'r> {
             sizes,
             levels: vec![Level::default()],
             last_key: None,
-            entries: 0,
         }
-    }
-
-    /// Entries added so far.
-    pub fn entries(&self) -> u64 {
-        self.entries
     }
 
     /// Adds the next entry; keys must arrive in strictly increasing order (else
@@ -59,7 +52,6 @@ impl<'r> TreeBuilder<'r> {
             }
             None => self.last_key = Some(key.to_vec()),
         }
-        self.entries += 1;
         self.push(file, 0, key.to_vec(), value.to_vec())
     }
 

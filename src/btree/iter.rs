@@ -128,17 +128,3 @@ fn visit_subtree(
     }
     Ok(Step::Continue)
 }
-
-/// Collects entries into owned pairs; for tests and small trees only.
-pub fn collect_all(
-    file: &CouchFile,
-    root: Option<&NodePointer>,
-    below: u64,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    iterate(file, root, below, KeyRange::ALL, None, &mut |k, v| {
-        out.push((k.to_vec(), v.to_vec()));
-        Ok(Step::Continue)
-    })?;
-    Ok(out)
-}

@@ -23,16 +23,6 @@ impl Node {
     pub fn kind(&self) -> NodeKind {
         self.items().kind()
     }
-
-    /// The uncompressed size of the node.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Whether the node has no items.
-    pub fn is_empty(&self) -> bool {
-        self.data.len() <= 1
-    }
 }
 
 /// Reads the node at `pos`. Children are always written before their parents, so a

@@ -80,10 +80,6 @@ enum Index {
 }
 
 impl Db {
-    fn below(&self) -> Result<u64> {
-        Ok(self.file()?.end())
-    }
-
     fn root(&self, index: Index) -> Option<&NodePointer> {
         match index {
             Index::ById => self.header.by_id_root.as_ref(),
@@ -361,7 +357,7 @@ impl Db {
         walk(
             file,
             self.root(index),
-            self.below()?,
+            file.end(),
             start,
             tolerate.then_some(&mut skips),
             &mut |event| match event {

@@ -18,8 +18,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn size(&self) -> io::Result<u64>;
     /// Makes everything written so far durable.
     fn sync(&self) -> io::Result<()>;
-    /// Hints that the cached pages of the file are no longer needed (may do nothing).
-    fn evict_cache(&self) {}
 }
 
 /// A real file.

@@ -96,11 +96,6 @@ impl CouchFile {
         self.policy = ChecksumPolicy::Exactly(kind);
     }
 
-    /// The checksum policy in force.
-    pub fn checksum_policy(&self) -> ChecksumPolicy {
-        self.policy
-    }
-
     /// Sets how many bytes are buffered before a write (0: write every append at once).
     pub fn set_buffer_limit(&mut self, bytes: usize) {
         self.buffer_limit = bytes;
@@ -405,11 +400,6 @@ impl CouchFile {
         }
         self.end = end;
         true
-    }
-
-    /// Hints the OS to drop cached pages of the file.
-    pub fn evict_cache(&self) {
-        self.backend.evict_cache();
     }
 }
 

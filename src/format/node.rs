@@ -107,11 +107,6 @@ impl NodeWriter {
         self.items == 0
     }
 
-    /// The uncompressed node so far (kind byte included).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
     /// The finished uncompressed node.
     pub fn finish(self) -> Vec<u8> {
         self.buf
