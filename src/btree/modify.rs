@@ -18,18 +18,20 @@ use super::node_sink::{NodeSink, item_size, pointer_value};
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
+use crate::format::pointer::InteriorPointer;
 use crate::format::{NodeKind, NodePointer};
 
-/// One change to a tree.
+/// One change to a tree. Keys and values are borrowed where the caller already holds
+/// them (a document's id), owned where they are encoded for the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<'a> {
     /// Insert or replace the value of a key.
-    Insert(Vec<u8>, Vec<u8>),
+    Insert(Cow<'a, [u8]>, Cow<'a, [u8]>),
     /// Remove a key (a missing key is not an error).
-    Remove(Vec<u8>),
+    Remove(Cow<'a, [u8]>),
 }
 
-impl Action {
+impl Action<'_> {
     /// The key the action applies to.
     pub fn key(&self) -> &[u8] {
         match self {
@@ -40,16 +42,16 @@ impl Action {
 
 /// A batch of actions on one tree, sorted by key with one action per key.
 #[derive(Debug, Default)]
-pub struct ModifyPlan {
-    actions: Vec<Action>,
+pub struct ModifyPlan<'a> {
+    actions: Vec<Action<'a>>,
 }
 
-impl ModifyPlan {
+impl<'a> ModifyPlan<'a> {
     /// Sorts the actions by key; for repeated keys the last one given wins.
-    pub fn new(mut actions: Vec<Action>) -> Self {
+    pub fn new(mut actions: Vec<Action<'a>>) -> Self {
         // A stable sort keeps the given order among equal keys; keep the last of each run.
         actions.sort_by(|a, b| a.key().cmp(b.key()));
-        let mut deduped: Vec<Action> = Vec::with_capacity(actions.len());
+        let mut deduped: Vec<Action<'a>> = Vec::with_capacity(actions.len());
         for a in actions {
             match deduped.last_mut() {
                 Some(last) if last.key() == a.key() => *last = a,
@@ -60,7 +62,7 @@ impl ModifyPlan {
     }
 
     /// The sorted, de-duplicated actions.
-    pub fn actions(&self) -> &[Action] {
+    pub fn actions(&self) -> &[Action<'a>] {
         &self.actions
     }
 
@@ -99,9 +101,14 @@ struct NodeBuilder<'n> {
 
 impl<'n> NodeBuilder<'n> {
     fn new(kind: NodeKind) -> Self {
+        Self::with_capacity(kind, 0)
+    }
+
+    /// A builder expecting about `items` items (so they are not reallocated as they come).
+    fn with_capacity(kind: NodeKind, items: usize) -> Self {
         NodeBuilder {
             kind,
-            items: Vec::new(),
+            items: Vec::with_capacity(items),
             size: 1,
             written: Vec::new(),
         }
@@ -137,13 +144,12 @@ impl<'n> NodeBuilder<'n> {
 
     /// Writes the first `n` items as a node.
     fn write(&mut self, ctx: &mut Ctx<'_>, n: usize) -> Result<()> {
-        let items: Vec<_> = self.items.drain(..n).collect();
-        let ptr = ctx.sink.write(ctx.file, self.kind, &items)?;
-        let last_key = items
-            .into_iter()
-            .next_back()
-            .map(|(k, _)| k.into_owned())
+        let ptr = ctx.sink.write(ctx.file, self.kind, &self.items[..n])?;
+        let last_key = self.items[..n]
+            .last()
+            .map(|(k, _)| k.to_vec())
             .unwrap_or_default();
+        self.items.drain(..n);
         self.written.push((last_key, ptr));
         Ok(())
     }
@@ -163,7 +169,7 @@ impl<'n> NodeBuilder<'n> {
 pub fn modify(
     file: &mut CouchFile,
     root: Option<&NodePointer>,
-    plan: &ModifyPlan,
+    plan: &ModifyPlan<'_>,
     reducer: &dyn Reducer,
     sizes: NodeSizes,
     on_existing: &mut ExistingEntry<'_>,
@@ -228,21 +234,22 @@ pub fn modify(
 fn modify_subtree(
     ctx: &mut Ctx<'_>,
     pos: u64,
-    actions: &[Action],
+    actions: &[Action<'_>],
     parent: &mut NodeBuilder<'_>,
 ) -> Result<()> {
     let node = read_node(ctx.file, pos, ctx.file.end())?;
-    let mut builder = NodeBuilder::new(node.kind());
+    let items = node.items().collect::<Result<Vec<_>>>()?;
+    // Room for the items plus what the actions add (bounded: an interior node gains
+    // only the pointers of split children).
+    let mut builder = NodeBuilder::with_capacity(node.kind(), items.len() + actions.len().min(64));
     match node.kind() {
         NodeKind::Leaf => {
-            let items = node.items().collect::<Result<Vec<_>>>()?;
             let items = items
                 .into_iter()
                 .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
             merge_leaf(ctx, &mut builder, items, actions)?;
         }
         NodeKind::Interior => {
-            let items = node.items().collect::<Result<Vec<_>>>()?;
             if items.is_empty() {
                 return Err(Error::Corrupt);
             }
@@ -261,7 +268,7 @@ fn modify_subtree(
                 if mine.is_empty() {
                     builder.push(ctx, Cow::Borrowed(key), Cow::Borrowed(value))?;
                 } else {
-                    let child = NodePointer::decode_interior(value)?;
+                    let child = InteriorPointer::parse(value)?;
                     if child.pos >= node.pos {
                         return Err(Error::Corrupt);
                     }
@@ -281,7 +288,7 @@ fn merge_leaf<'n>(
     ctx: &mut Ctx<'_>,
     builder: &mut NodeBuilder<'n>,
     items: impl Iterator<Item = (Bytes<'n>, Bytes<'n>)>,
-    actions: &'n [Action],
+    actions: &'n [Action<'_>],
 ) -> Result<()> {
     let mut items = items.peekable();
     let mut actions = actions.iter().peekable();
@@ -307,7 +314,11 @@ fn merge_leaf<'n>(
     }
 }
 
-fn apply<'n>(ctx: &mut Ctx<'_>, builder: &mut NodeBuilder<'n>, action: &'n Action) -> Result<()> {
+fn apply<'n>(
+    ctx: &mut Ctx<'_>,
+    builder: &mut NodeBuilder<'n>,
+    action: &'n Action<'_>,
+) -> Result<()> {
     match action {
         Action::Insert(k, v) => builder.push(ctx, Cow::Borrowed(k), Cow::Borrowed(v)),
         Action::Remove(_) => Ok(()),

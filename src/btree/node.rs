@@ -1,22 +1,90 @@
 //! Loading nodes from the file, and the node size thresholds that decide splitting.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
 use crate::format::compression::decompress_into;
 use crate::format::{NodeKind, NodeReader};
 
 /// A decompressed node read from the file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Node {
     /// Position of the node's chunk.
     pub pos: u64,
-    data: Vec<u8>,
+    data: NodeData,
+}
+
+/// Where a node's bytes live: shared with the file's cache (interior nodes), or in a
+/// buffer that goes back to this thread's pool when the node is dropped (leaves, which
+/// a writer reads once and replaces), so reading a leaf allocates nothing.
+#[derive(Debug)]
+enum NodeData {
+    Shared(Arc<[u8]>),
+    Pooled(Vec<u8>),
+}
+
+/// Buffers kept for reuse per thread: about the depth of a tree, times a few trees.
+const POOL_SIZE: usize = 32;
+
+thread_local! {
+    // The chunk as read, reused for every node.
+    static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn pooled_buffer() -> Vec<u8> {
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
+fn return_buffer(buf: Vec<u8>) {
+    // During thread teardown the pool may be gone; the buffer is then simply freed.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_SIZE {
+            p.push(buf);
+        }
+    });
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let NodeData::Pooled(buf) = &mut self.data {
+            return_buffer(std::mem::take(buf));
+        }
+    }
+}
+
+impl Clone for Node {
+    fn clone(&self) -> Self {
+        let data = match &self.data {
+            NodeData::Shared(d) => NodeData::Shared(d.clone()),
+            NodeData::Pooled(d) => {
+                let mut buf = pooled_buffer();
+                buf.clear();
+                buf.extend_from_slice(d);
+                NodeData::Pooled(buf)
+            }
+        };
+        Node {
+            pos: self.pos,
+            data,
+        }
+    }
 }
 
 impl Node {
+    fn bytes(&self) -> &[u8] {
+        match &self.data {
+            NodeData::Shared(d) => d,
+            NodeData::Pooled(d) => d,
+        }
+    }
+
     /// An iterator over the node's items.
     pub fn items(&self) -> NodeReader<'_> {
-        NodeReader::new(&self.data).expect("kind checked when read")
+        NodeReader::new(self.bytes()).expect("kind checked when read")
     }
 
     /// The node's kind.
@@ -32,12 +100,43 @@ pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
     if pos >= below {
         return Err(Error::Corrupt);
     }
-    let mut chunk = Vec::new();
-    file.read_chunk(pos, &mut chunk)?;
-    let mut data = Vec::new();
-    decompress_into(&chunk, &mut data)?;
-    NodeReader::new(&data)?;
+    if let Some(data) = file.cached(pos) {
+        return Ok(Node {
+            pos,
+            data: NodeData::Shared(data),
+        });
+    }
+    let mut plain = pooled_buffer();
+    let kind = CHUNK.with(|chunk| -> Result<_> {
+        let chunk = &mut *chunk.borrow_mut();
+        file.read_chunk(pos, chunk)?;
+        decompress_into(chunk, &mut plain)?;
+        Ok(NodeReader::new(&plain)?.kind())
+    });
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(e) => {
+            return_buffer(plain);
+            return Err(e);
+        }
+    };
+    let data = if kind == NodeKind::Interior {
+        let shared = Arc::<[u8]>::from(&plain[..]);
+        return_buffer(plain);
+        file.remember(pos, shared.clone());
+        NodeData::Shared(shared)
+    } else {
+        NodeData::Pooled(plain)
+    };
     Ok(Node { pos, data })
+}
+
+/// Keeps a node just written in the file's cache if it is worth it: interior nodes are
+/// on every path, so the next batch or lookup reads them again.
+pub fn remember_written(file: &CouchFile, pos: u64, kind: NodeKind, plain: &[u8]) {
+    if kind == NodeKind::Interior {
+        file.remember(pos, Arc::from(plain));
+    }
 }
 
 /// Node size thresholds (uncompressed bytes) of an open handle. They are not stored in

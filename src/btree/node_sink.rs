@@ -1,11 +1,13 @@
 //! Writing nodes: encode, compress, append, and compute the pointer's reduce value and
 //! subtree size. Shared by batched modification and bottom-up building.
 
+use super::node::remember_written;
 use super::reduce::Reducer;
 use crate::error::Result;
 use crate::file::CouchFile;
 use crate::format::compression::compress_into;
 use crate::format::node::ITEM_OVERHEAD;
+use crate::format::pointer::InteriorPointer;
 use crate::format::{NodeKind, NodePointer, NodeWriter};
 
 /// A node's items: key and value (for interior nodes, an encoded pointer).
@@ -48,6 +50,7 @@ impl<'r> NodeSink<'r> {
         self.compressed.clear();
         compress_into(&self.plain, &mut self.compressed);
         let loc = file.append_chunk(&self.compressed)?;
+        remember_written(file, loc.pos, kind, &self.plain);
         let (reduce, children_size) = match kind {
             NodeKind::Leaf => (
                 self.reducer
@@ -55,14 +58,15 @@ impl<'r> NodeSink<'r> {
                 0,
             ),
             NodeKind::Interior => {
-                let ptrs = items
-                    .iter()
-                    .map(|(_, v)| NodePointer::decode_interior(v.as_ref()))
-                    .collect::<Result<Vec<_>>>()?;
-                let reduce = self
-                    .reducer
-                    .rereduce(&mut ptrs.iter().map(|p| p.reduce.as_slice()))?;
-                (reduce, ptrs.iter().map(|p| p.subtree_size).sum())
+                let mut children_size = 0u64;
+                for (_, v) in items {
+                    children_size += InteriorPointer::parse(v.as_ref())?.subtree_size;
+                }
+                // Every value parsed above, so the fallback is never taken.
+                let reduce = self.reducer.rereduce(&mut items.iter().map(|(_, v)| {
+                    InteriorPointer::parse(v.as_ref()).map_or(&[][..], |p| p.reduce)
+                }))?;
+                (reduce, children_size)
             }
         };
         Ok(NodePointer {

@@ -1,5 +1,7 @@
 //! Writing: saving documents and deletions in batches, local documents.
 
+use std::borrow::Cow;
+
 use super::options::{CONTENT_META_COMPRESSED, save};
 use super::{Db, DocInfo, LocalDoc};
 use crate::btree::{Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify};
@@ -190,13 +192,13 @@ impl Db {
             let info = &infos[i];
             let mut value = Vec::with_capacity(by_id::FIXED_LEN + info.rev_meta.len());
             info.by_id_value().encode(&mut value)?;
-            id_actions.push(Action::Insert(info.id.clone(), value));
+            id_actions.push(Action::Insert(Cow::Borrowed(&info.id), Cow::Owned(value)));
             let mut value =
                 Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
             info.by_seq_value().encode(&mut value)?;
             seq_actions.push(Action::Insert(
-                by_seq::encode_key(info.db_seq).to_vec(),
-                value,
+                Cow::Owned(by_seq::encode_key(info.db_seq).to_vec()),
+                Cow::Owned(value),
             ));
         }
         // Ids in `order` are sorted, as the plan will be: match old entries by position.
@@ -218,7 +220,9 @@ impl Db {
             },
         )?;
         for old in olds.iter().flatten() {
-            seq_actions.push(Action::Remove(by_seq::encode_key(old.db_seq).to_vec()));
+            seq_actions.push(Action::Remove(Cow::Owned(
+                by_seq::encode_key(old.db_seq).to_vec(),
+            )));
         }
         let new_seq_root = modify(
             file,
@@ -265,9 +269,9 @@ impl Db {
             return Err(Error::InvalidArguments);
         }
         let action = if doc.deleted {
-            Action::Remove(doc.id.clone())
+            Action::Remove(Cow::Borrowed(&doc.id))
         } else {
-            Action::Insert(doc.id.clone(), doc.json.clone())
+            Action::Insert(Cow::Borrowed(&doc.id), Cow::Borrowed(&doc.json))
         };
         let before_header = self.header.clone();
         let file = self.file.as_mut().ok_or(Error::FileClosed)?;

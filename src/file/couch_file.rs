@@ -2,8 +2,10 @@
 
 use std::cell::Cell;
 use std::io;
+use std::sync::Arc;
 
 use super::backend::Backend;
+use super::chunk_cache::{ChunkCache, DEFAULT_CACHE_BYTES};
 use crate::error::{Error, Result};
 use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
@@ -19,7 +21,7 @@ use crate::format::header::Header;
 /// Default number of bytes buffered before appends are written out.
 pub const DEFAULT_WRITE_BUFFER: usize = 128 * 1024;
 /// Bytes read at once when a chunk is read, so most chunks take a single read.
-const SPECULATIVE_READ: u64 = 4096;
+const SPECULATIVE_READ: u64 = 2048;
 /// Largest header body accepted: fixed fields, timestamp and three maximal roots.
 const MAX_HEADER_BODY: u32 = 1 + 24 + 8 + 3 * 0xffff;
 
@@ -69,6 +71,7 @@ pub struct CouchFile {
     buffer_limit: usize,
     sync_every: Option<u64>,
     unsynced: u64,
+    cache: ChunkCache,
 }
 
 impl CouchFile {
@@ -88,6 +91,7 @@ impl CouchFile {
             buffer_limit: DEFAULT_WRITE_BUFFER,
             sync_every: None,
             unsynced: 0,
+            cache: ChunkCache::new(DEFAULT_CACHE_BYTES),
         })
     }
 
@@ -104,6 +108,17 @@ impl CouchFile {
     /// Asks for an fsync after every `bytes` written (None: only at commit).
     pub fn set_periodic_sync(&mut self, bytes: Option<u64>) {
         self.sync_every = bytes.filter(|&b| b > 0);
+    }
+
+    /// A decoded chunk kept by [`CouchFile::remember`], if still cached.
+    pub fn cached(&self, pos: u64) -> Option<Arc<[u8]>> {
+        self.cache.get(pos)
+    }
+
+    /// Keeps the decoded form of the chunk at `pos` (the caller decides what is worth
+    /// keeping: the B-tree keeps interior nodes) for later [`CouchFile::cached`] calls.
+    pub fn remember(&self, pos: u64, decoded: Arc<[u8]>) {
+        self.cache.insert(pos, decoded);
     }
 
     /// The logical end of the file as this handle knows it.
@@ -381,6 +396,7 @@ impl CouchFile {
     pub fn discard_pending(&mut self) {
         self.pending.clear();
         self.end = self.flushed;
+        self.cache.forget_from(self.end);
     }
 
     /// Moves the end of the file back to `end` (not before the last write-out of a
@@ -399,6 +415,7 @@ impl CouchFile {
             self.flushed = end;
         }
         self.end = end;
+        self.cache.forget_from(end);
         true
     }
 }
@@ -413,6 +430,29 @@ mod tests {
         let mut f = CouchFile::new(Box::new(mem.clone())).unwrap();
         f.set_checksum(ChecksumKind::Crc32c);
         f
+    }
+
+    #[test]
+    fn rolled_back_chunks_leave_the_cache() {
+        let mem = MemoryBackend::new();
+        let mut f = new_file(&mem);
+        let kept = f.append_chunk(b"kept").unwrap();
+        f.sync().unwrap();
+        f.remember(kept.pos, Arc::from(&b"kept decoded"[..]));
+        let end = f.end();
+        let gone = f.append_chunk(b"gone").unwrap();
+        f.remember(gone.pos, Arc::from(&b"gone decoded"[..]));
+        assert!(f.rollback_to(end));
+        // The position is reused by the next append: the old decoded form must not be
+        // served for it.
+        let again = f.append_chunk(b"again").unwrap();
+        assert_eq!(again.pos, gone.pos);
+        assert!(f.cached(again.pos).is_none());
+        assert_eq!(&*f.cached(kept.pos).unwrap(), b"kept decoded");
+        // Discarding what was never written out drops it too.
+        f.remember(again.pos, Arc::from(&b"again decoded"[..]));
+        f.discard_pending();
+        assert!(f.cached(again.pos).is_none());
     }
 
     #[test]

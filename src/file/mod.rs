@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
+pub mod chunk_cache;
 pub mod couch_file;
 
 pub use backend::{Backend, FileBackend, MemoryBackend};

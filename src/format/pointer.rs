@@ -71,15 +71,39 @@ impl NodePointer {
 
     /// Decodes the interior-node form; the reduce length must match the value exactly.
     pub fn decode_interior(raw: &[u8]) -> Result<Self> {
+        let p = InteriorPointer::parse(raw)?;
+        Ok(NodePointer {
+            pos: p.pos,
+            subtree_size: p.subtree_size,
+            reduce: p.reduce.to_vec(),
+        })
+    }
+}
+
+/// The interior-node form of a pointer, borrowed from the node: what writing a parent
+/// needs (sizes and reduce values of its children) without copying anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InteriorPointer<'a> {
+    /// File position of the child's chunk.
+    pub pos: u64,
+    /// Disk size of the child's subtree.
+    pub subtree_size: u64,
+    /// The child's reduce value.
+    pub reduce: &'a [u8],
+}
+
+impl<'a> InteriorPointer<'a> {
+    /// Parses a key/pointer item's value; the reduce length must match it exactly.
+    pub fn parse(raw: &'a [u8]) -> Result<Self> {
         let mut r = ByteReader::new(raw);
         let pos = r.be(6)?;
         let subtree_size = r.be(6)?;
         let reduce_len = r.be(2)? as usize;
-        let reduce = r.take(reduce_len)?.to_vec();
+        let reduce = r.take(reduce_len)?;
         if !r.is_empty() {
             return Err(Error::Corrupt);
         }
-        Ok(NodePointer {
+        Ok(InteriorPointer {
             pos,
             subtree_size,
             reduce,
