@@ -22,6 +22,7 @@ static volatile int stop_flusher, switched, batches_after_switch, flusher_failed
 static int batch_size = 100;
 static int flushed_batches; /* guarded by `engine` */
 static int pause_us = 0;
+static long long lock_hold_us = -1; /* -1: the default budget */
 
 static void body_for(char *out, size_t n, int key, uint64_t round) {
     snprintf(out, n, "key %d round %llu %.*s", key, (unsigned long long)round, key % 40, "........................................");
@@ -216,6 +217,7 @@ static void run_online(const char *name, int batch, int pause, uint64_t max_byte
     o.max_locked_docs = max_docs;
     o.max_rounds = rounds;
     o.flush_threshold = 32 * 1024;
+    if (lock_hold_us >= 0) o.max_lock_hold_us = (uint64_t)lock_hold_us;
     int waited = 0;
     if (max_docs == 0) {
         o.progress = wait_for_backlog;
@@ -239,6 +241,44 @@ static void run_online(const char *name, int batch, int pause, uint64_t max_byte
     writer = NULL;
     CHECK(stats->docs_copied > 0);
     CHECK(stats->total_ns >= stats->lock_hold_ns);
+    CHECK(stats->longest_lock_hold_ns >= stats->lock_hold_ns);
+}
+
+TEST(options_defaults) {
+    couchstore_online_options o;
+    memset(&o, 0xab, sizeof o);
+    couchstore_online_options_init(&o);
+    CHECK(o.lock == NULL && o.unlock == NULL && o.switch_file == NULL && o.progress == NULL);
+    CHECK_EQ(o.max_rounds, 10);
+    CHECK_EQ(o.max_lock_hold_us, 10000);
+    CHECK_EQ(o.max_paced_rounds, 200);
+}
+
+TEST(paced_rounds_under_a_small_budget) {
+    /* No round without the lock and a 100 us budget: the backlog goes through paced
+     * rounds (the flusher committing between them), then the final round. */
+    couchstore_online_stats s;
+    lock_hold_us = 100;
+    run_online("paced.couch", 100, 0, 0, 0, 0, &s);
+    lock_hold_us = -1;
+    CHECK_EQ(s.catch_up_rounds, 0);
+    CHECK(s.paced_rounds >= 1);
+    CHECK(s.docs_replayed_paced > 0);
+}
+
+TEST(remove_file_gradually) {
+    const char *path = tmp_path("old.couch");
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char block[1 << 20];
+    memset(block, 7, sizeof block);
+    for (int i = 0; i < 40; i++) CHECK_EQ(fwrite(block, 1, sizeof block, f), sizeof block);
+    fclose(f);
+    CHECK_EQ(couchstore_remove_file_gradually(path), COUCHSTORE_SUCCESS);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_EQ(couchstore_remove_file_gradually(path), COUCHSTORE_ERROR_NO_SUCH_FILE);
+    CHECK_EQ(couchstore_remove_file_gradually(NULL), COUCHSTORE_ERROR_INVALID_ARGUMENTS);
 }
 
 TEST(tiny_thresholds) {
@@ -286,7 +326,8 @@ TEST(cancel_and_errors_release_the_lock) {
     o.progress = cancel_progress;
     for (cancel_in_phase = COUCHSTORE_ONLINE_PHASE_COMPACTING; cancel_in_phase <= COUCHSTORE_ONLINE_PHASE_SWITCHING;
          cancel_in_phase++) {
-        if (cancel_in_phase == COUCHSTORE_ONLINE_PHASE_CATCHING_UP) continue; /* no backlog: no round */
+        /* No backlog: no catch-up nor paced round. */
+        if (cancel_in_phase == COUCHSTORE_ONLINE_PHASE_CATCHING_UP) continue;
         CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_CANCEL);
         CHECK(access(target, F_OK) != 0);
         CHECK_EQ(pthread_mutex_trylock(&engine), 0);
@@ -353,5 +394,6 @@ TEST(replay_between_headers) {
     writer = NULL;
 }
 
-RUN_TESTS(T(tiny_thresholds), T(large_thresholds), T(flusher_faster_than_compactor), T(cancel_and_errors_release_the_lock),
-          T(replay_between_headers))
+RUN_TESTS(T(options_defaults), T(tiny_thresholds), T(large_thresholds), T(flusher_faster_than_compactor),
+          T(paced_rounds_under_a_small_budget), T(cancel_and_errors_release_the_lock), T(replay_between_headers),
+          T(remove_file_gradually))

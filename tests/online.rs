@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::workload::{Model, ModelDoc, check_model};
-use couchstore::compact::online::{OnlineOptions, OnlineStats, Phase, TicketLock, compact_online};
+use couchstore::compact::online::{
+    self, OnlineOptions, OnlineStats, Phase, TicketLock, compact_online,
+};
 use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error, LocalDoc};
 
@@ -95,6 +97,10 @@ struct Timing {
     max_locked_bytes: u64,
     max_locked_docs: u64,
     max_rounds: u32,
+    /// Budget of each lock hold (paced rounds while the backlog does not fit in it).
+    max_lock_hold: Duration,
+    /// Flusher batches to wait for while the snapshot is copied (a guaranteed backlog).
+    backlog_batches: u64,
 }
 
 fn run(t: Timing) -> OnlineStats {
@@ -167,17 +173,19 @@ fn run(t: Timing) -> OnlineStats {
     options.max_locked_bytes = t.max_locked_bytes;
     options.max_locked_docs = t.max_locked_docs;
     options.max_rounds = t.max_rounds;
+    options.max_lock_hold = t.max_lock_hold;
     options.flush_threshold = 64 * 1024;
-    if t.max_rounds > 0 && t.max_locked_docs == 0 {
+    if t.backlog_batches > 0 {
         // Guarantee a backlog: the snapshot's copy ends only after the flusher has
-        // committed twice more (it runs without the lock meanwhile).
+        // committed a few times more (it runs without the lock meanwhile).
+        let backlog = t.backlog_batches;
         let engine = engine.clone();
         let mut waited = false;
         options.progress = Some(Box::new(move |p| {
             if p.phase == Phase::Compacting && !waited {
                 waited = true;
                 let start = engine.lock().unwrap().batches;
-                while engine.lock().unwrap().batches < start + 2 {
+                while engine.lock().unwrap().batches < start + backlog {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
@@ -208,6 +216,8 @@ fn tiny_thresholds_catch_up_round_after_round() {
         max_locked_bytes: 0,
         max_locked_docs: 0,
         max_rounds: 4,
+        max_lock_hold: Duration::ZERO,
+        backlog_batches: 2,
     });
     assert!(stats.catch_up_rounds >= 1, "{stats:?}");
 }
@@ -222,6 +232,8 @@ fn large_thresholds_go_straight_to_the_final_round() {
         max_locked_bytes: u64::MAX,
         max_locked_docs: u64::MAX,
         max_rounds: 10,
+        max_lock_hold: Duration::from_secs(10),
+        backlog_batches: 0,
     });
     assert_eq!(stats.catch_up_rounds, 0);
 }
@@ -236,8 +248,50 @@ fn a_flusher_faster_than_the_compactor_still_finishes() {
         max_locked_bytes: 1,
         max_locked_docs: 1,
         max_rounds: 3,
+        max_lock_hold: online::DEFAULT_MAX_LOCK_HOLD,
+        backlog_batches: 0,
     });
     assert!(stats.catch_up_rounds <= 3);
+    assert!(stats.longest_lock_hold >= stats.lock_hold);
+}
+
+#[test]
+fn a_backlog_over_the_hold_budget_is_replayed_in_paced_rounds() {
+    // No catch-up round without the lock and a budget nothing fits in: every part of
+    // the backlog goes through paced rounds (at least the flusher's commit since the
+    // last one plus a quarter each), the final round only takes the last commit.
+    let stats = run(Timing {
+        keys: 5000,
+        batch: 300,
+        initial_batches: 40,
+        pause: Duration::ZERO,
+        max_locked_bytes: 0,
+        max_locked_docs: 0,
+        max_rounds: 0,
+        max_lock_hold: Duration::from_micros(100),
+        backlog_batches: 8,
+    });
+    assert_eq!(stats.catch_up_rounds, 0, "{stats:?}");
+    assert!(stats.paced_rounds >= 2, "{stats:?}");
+    assert!(stats.docs_replayed_paced >= 1000, "{stats:?}");
+    assert!(stats.longest_lock_hold >= stats.lock_hold);
+}
+
+#[test]
+fn without_a_budget_the_final_round_takes_the_whole_backlog() {
+    let stats = run(Timing {
+        keys: 5000,
+        batch: 300,
+        initial_batches: 40,
+        pause: Duration::from_millis(1),
+        max_locked_bytes: 0,
+        max_locked_docs: 0,
+        max_rounds: 0,
+        max_lock_hold: Duration::ZERO,
+        backlog_batches: 4,
+    });
+    assert_eq!(stats.paced_rounds, 0, "{stats:?}");
+    assert!(stats.docs_replayed_locked >= 1000, "{stats:?}");
 }
 
 #[test]

@@ -47,6 +47,11 @@
 #define COUCHSTORE_ONLINE_PHASE_SWITCHING 4
 
 /**
+ * Replaying part of the backlog under the lock, within max_lock_hold_us.
+ */
+#define COUCHSTORE_ONLINE_PHASE_PACED_REPLAY 5
+
+/**
  * An open database handle (opaque).
  */
 struct _db;
@@ -432,6 +437,16 @@ struct _couchstore_online_options {
    * Passed to progress.
    */
   void *progress_ctx;
+  /**
+   * Budget in microseconds for each hold of the lock: while the backlog would take
+   * longer than this to replay, it is replayed in paced rounds of about this length,
+   * the flusher getting a commit in between (0: no paced rounds; default 10 000).
+   */
+  uint64_t max_lock_hold_us;
+  /**
+   * At most this many paced rounds; then the final round takes what is left.
+   */
+  uint32_t max_paced_rounds;
 };
 
 /**
@@ -475,6 +490,18 @@ struct _couchstore_online_stats {
    * Nanoseconds the whole compaction took.
    */
   uint64_t total_ns;
+  /**
+   * Paced rounds run (lock held, budget-sized replays).
+   */
+  uint32_t paced_rounds;
+  /**
+   * Documents replayed in paced rounds.
+   */
+  uint64_t docs_replayed_paced;
+  /**
+   * Nanoseconds of the longest hold of the lock, the end included.
+   */
+  uint64_t longest_lock_hold_ns;
 };
 
 /**
@@ -1251,7 +1278,8 @@ couchstore_error_t couchstore_replay(Db *source,
 
 /**
  * Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
- * backlog before the final round, at most 10 catch-up rounds.
+ * backlog before the final round, at most 10 catch-up rounds, lock holds of 10 ms, at
+ * most 200 paced rounds.
  *
  * # Safety
  * `options` must be NULL or writable.
@@ -1264,9 +1292,12 @@ void couchstore_online_options_init(couchstore_online_options *options);
  * lock only for the end: under the lock the source is opened at its newest header;
  * that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
  * `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
- * without the lock, round after round while the backlog exceeds the thresholds; then
- * under the lock the last delta is replayed and committed and `switch_file` is called;
- * then the lock is released. On error or cancellation the target is removed, the lock
+ * without the lock, round after round while the backlog exceeds the thresholds and
+ * shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
+ * replayed in paced rounds, each holding the lock for about that long, the flusher
+ * getting a commit in between (a fair lock is needed for that); then under the lock
+ * the last delta is replayed and committed and `switch_file` is called; then the lock
+ * is released. On error or cancellation the target is removed, the lock
  * released and the source untouched. `stats` (may be NULL) receives the figures.
  *
  * # Safety
@@ -1281,6 +1312,21 @@ couchstore_error_t couchstore_compact_online(const char *source_filename,
                                              void *hook_ctx,
                                              const couchstore_online_options *options,
                                              couchstore_online_stats *stats);
+
+/**
+ * Removes the database file `filename` without stalling other writers' fsyncs: unlinks
+ * it at once, then gives its blocks back 16 MiB at a time with a 2 ms pause between
+ * (freeing a large file at once can hold up every fsync on the device for tens of
+ * milliseconds). Meant for the old file after couchstore_compact_online, once no handle
+ * has it open: keep a second name for it in the switch callback (link(2) before
+ * renaming the compacted file over it) and pass that name here afterwards, from any
+ * thread. Returns COUCHSTORE_ERROR_NO_SUCH_FILE if it does not exist,
+ * COUCHSTORE_ERROR_FILE_CLOSE on other failures (see couchstore_last_os_error).
+ *
+ * # Safety
+ * `filename` must be NULL or a NUL-terminated string.
+ */
+couchstore_error_t couchstore_remove_file_gradually(const char *filename);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -139,7 +139,15 @@ fn verify(path: &Path, revs: &[u32]) -> couchstore::Result<usize> {
     Ok(checked)
 }
 
+/// The old file's second name, kept so it can be removed gradually after the switch.
+fn old_name(source: &Path) -> PathBuf {
+    source.with_extension("couch.old")
+}
+
 fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchstore::Result<()> {
+    // Keep the old file reachable: dropping its last name and handle here would free all
+    // its blocks at once, which holds up the flusher's fsyncs on the new file.
+    std::fs::hard_link(source, old_name(source)).map_err(|_| Error::Write)?;
     std::fs::rename(compacted, source).map_err(|_| Error::Write)?;
     engine.lock().expect("not poisoned").db = Db::open(source, OpenFlags(0))?;
     Ok(())
@@ -156,6 +164,10 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     } else {
         "offline.couch.compact"
     });
+    // A fresh database each run, even in a directory kept from an earlier one.
+    for f in [&source, &target, &old_name(&source)] {
+        let _ = std::fs::remove_file(f);
+    }
     // Enough keys that the live data is about half the file once updates pile up.
     let keys = ((size_mb << 20) as usize / BODY / 2).max(BATCH);
     let mut e = Engine {
@@ -211,8 +223,11 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
             stats.bytes_replayed_locked as f64 / 1048576.0
         );
         println!(
-            "time under the lock: {:.1} ms",
-            stats.lock_hold.as_secs_f64() * 1e3
+            "time under the lock: final {:.1} ms; {} paced rounds ({} docs) before it; longest hold {:.1} ms",
+            stats.lock_hold.as_secs_f64() * 1e3,
+            stats.paced_rounds,
+            stats.docs_replayed_paced,
+            stats.longest_lock_hold.as_secs_f64() * 1e3
         );
     } else {
         lock.lock();
@@ -232,6 +247,9 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
             held.as_secs_f64() * 1e3
         );
     }
+    // The engine's handles on the old file are closed; give its space back gradually,
+    // still inside the measured window.
+    couchstore::file::remove_gradually(&old_name(&source))?;
     let window_end = Instant::now();
     std::thread::sleep(Duration::from_millis(500)); // the flusher goes on with the new file
     stop.store(true, Ordering::SeqCst);

@@ -96,6 +96,9 @@ pub unsafe extern "C" fn couchstore_replay(
             precommit: precommit.map(|p| precommit_hook(p, source, target_cell, precommit_ctx)),
             progress: None,
             skip_commit: false,
+            after_seq: None,
+            max_docs: None,
+            unpublished_target: false,
         };
         replay::replay(&mut src, &handle.inner, end_header_position, options).map(|_| ())
     })
@@ -109,6 +112,8 @@ pub const COUCHSTORE_ONLINE_PHASE_CATCHING_UP: c_int = 2;
 pub const COUCHSTORE_ONLINE_PHASE_FINAL_REPLAY: c_int = 3;
 /// The switch callback is about to run (under the lock).
 pub const COUCHSTORE_ONLINE_PHASE_SWITCHING: c_int = 4;
+/// Replaying part of the backlog under the lock, within max_lock_hold_us.
+pub const COUCHSTORE_ONLINE_PHASE_PACED_REPLAY: c_int = 5;
 
 /// How couchstore_compact_online runs; initialise with couchstore_online_options_init,
 /// then set the callbacks.
@@ -147,6 +152,12 @@ pub struct _couchstore_online_options {
     >,
     /// Passed to progress.
     pub progress_ctx: *mut c_void,
+    /// Budget in microseconds for each hold of the lock: while the backlog would take
+    /// longer than this to replay, it is replayed in paced rounds of about this length,
+    /// the flusher getting a commit in between (0: no paced rounds; default 10 000).
+    pub max_lock_hold_us: u64,
+    /// At most this many paced rounds; then the final round takes what is left.
+    pub max_paced_rounds: u32,
 }
 /// How couchstore_compact_online runs.
 pub type couchstore_online_options = _couchstore_online_options;
@@ -171,12 +182,19 @@ pub struct _couchstore_online_stats {
     pub lock_hold_ns: u64,
     /// Nanoseconds the whole compaction took.
     pub total_ns: u64,
+    /// Paced rounds run (lock held, budget-sized replays).
+    pub paced_rounds: u32,
+    /// Documents replayed in paced rounds.
+    pub docs_replayed_paced: u64,
+    /// Nanoseconds of the longest hold of the lock, the end included.
+    pub longest_lock_hold_ns: u64,
 }
 /// What couchstore_compact_online did.
 pub type couchstore_online_stats = _couchstore_online_stats;
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
-/// backlog before the final round, at most 10 catch-up rounds.
+/// backlog before the final round, at most 10 catch-up rounds, lock holds of 10 ms, at
+/// most 200 paced rounds.
 ///
 /// # Safety
 /// `options` must be NULL or writable.
@@ -196,6 +214,8 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
             id_sort_memory: 0,
             progress: None,
             progress_ctx: std::ptr::null_mut(),
+            max_lock_hold_us: online::DEFAULT_MAX_LOCK_HOLD.as_micros() as u64,
+            max_paced_rounds: online::DEFAULT_MAX_PACED_ROUNDS,
         };
     }
 }
@@ -205,9 +225,12 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
 /// lock only for the end: under the lock the source is opened at its newest header;
 /// that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
 /// `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
-/// without the lock, round after round while the backlog exceeds the thresholds; then
-/// under the lock the last delta is replayed and committed and `switch_file` is called;
-/// then the lock is released. On error or cancellation the target is removed, the lock
+/// without the lock, round after round while the backlog exceeds the thresholds and
+/// shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
+/// replayed in paced rounds, each holding the lock for about that long, the flusher
+/// getting a commit in between (a fair lock is needed for that); then under the lock
+/// the last delta is replayed and committed and `switch_file` is called; then the lock
+/// is released. On error or cancellation the target is removed, the lock
 /// released and the source untouched. `stats` (may be NULL) receives the figures.
 ///
 /// # Safety
@@ -258,6 +281,8 @@ pub unsafe extern "C" fn couchstore_compact_online(
         options.max_locked_bytes = o.max_locked_bytes;
         options.max_locked_docs = o.max_locked_docs;
         options.max_rounds = o.max_rounds;
+        options.max_lock_hold = std::time::Duration::from_micros(o.max_lock_hold_us);
+        options.max_paced_rounds = o.max_paced_rounds;
         options.flush_threshold = o.flush_threshold;
         options.id_sort_memory = o.id_sort_memory;
         if let Some(progress) = o.progress {
@@ -268,6 +293,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
                     Phase::CatchingUp => COUCHSTORE_ONLINE_PHASE_CATCHING_UP,
                     Phase::FinalReplay => COUCHSTORE_ONLINE_PHASE_FINAL_REPLAY,
                     Phase::Switching => COUCHSTORE_ONLINE_PHASE_SWITCHING,
+                    Phase::PacedReplay => COUCHSTORE_ONLINE_PHASE_PACED_REPLAY,
                 };
                 // SAFETY: the caller's progress callback.
                 match unsafe { progress(phase, p.docs, p.bytes, pctx) } {
@@ -290,8 +316,36 @@ pub unsafe extern "C" fn couchstore_compact_online(
                 docs_replayed_locked: result.docs_replayed_locked,
                 lock_hold_ns: result.lock_hold.as_nanos() as u64,
                 total_ns: result.total.as_nanos() as u64,
+                paced_rounds: result.paced_rounds,
+                docs_replayed_paced: result.docs_replayed_paced,
+                longest_lock_hold_ns: result.longest_lock_hold.as_nanos() as u64,
             };
         }
         Ok(())
+    })
+}
+
+/// Removes the database file `filename` without stalling other writers' fsyncs: unlinks
+/// it at once, then gives its blocks back 16 MiB at a time with a 2 ms pause between
+/// (freeing a large file at once can hold up every fsync on the device for tens of
+/// milliseconds). Meant for the old file after couchstore_compact_online, once no handle
+/// has it open: keep a second name for it in the switch callback (link(2) before
+/// renaming the compacted file over it) and pass that name here afterwards, from any
+/// thread. Returns COUCHSTORE_ERROR_NO_SUCH_FILE if it does not exist,
+/// COUCHSTORE_ERROR_FILE_CLOSE on other failures (see couchstore_last_os_error).
+///
+/// # Safety
+/// `filename` must be NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_remove_file_gradually(
+    filename: *const c_char,
+) -> couchstore_error_t {
+    guard("couchstore_remove_file_gradually", || {
+        if filename.is_null() {
+            return Err(Error::InvalidArguments);
+        }
+        // SAFETY: non-NULL and NUL-terminated by the caller's guarantee.
+        let name = unsafe { CStr::from_ptr(filename) };
+        crate::file::remove_gradually(Path::new(std::ffi::OsStr::from_bytes(name.to_bytes())))
     })
 }

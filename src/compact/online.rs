@@ -3,9 +3,17 @@
 //!
 //! Protocol: under the lock, open the source at its newest header and release the lock;
 //! compact that snapshot without the lock; catch up with what was committed meanwhile,
-//! round after round without the lock while the backlog is large; then take the lock,
+//! round after round without the lock while the backlog shrinks; then take the lock,
 //! replay the last (small) delta, commit, and let the engine switch files; release.
 //! Writers stall only for the last step.
+//!
+//! A flusher that writes about as fast as the compactor replays keeps the backlog from
+//! shrinking below a few of its commits, and replaying those under the lock would stall
+//! it for as long. So when the backlog is still too large for the lock-hold budget
+//! ([`OnlineOptions::max_lock_hold`]), the driver paces the flusher instead: it takes
+//! the lock, replays only as much as fits in the budget, releases it, and repeats. With a
+//! fair lock the flusher gets one commit in between, so each hold drains more than the
+//! flusher adds, and no hold (the final one included) lasts much longer than the budget.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -25,6 +33,17 @@ pub const DEFAULT_MAX_LOCKED_BYTES: u64 = 1 << 20;
 pub const DEFAULT_MAX_LOCKED_DOCS: u64 = 10_000;
 /// Default number of catch-up rounds without the lock.
 pub const DEFAULT_MAX_ROUNDS: u32 = 10;
+/// Default budget for each time the driver holds the engine's lock.
+pub const DEFAULT_MAX_LOCK_HOLD: Duration = Duration::from_millis(10);
+/// Default number of paced rounds (lock held, budget-sized replays) before the final
+/// round takes whatever is left.
+pub const DEFAULT_MAX_PACED_ROUNDS: u32 = 200;
+/// Share of the budget a paced round spends replaying, and the share the final round's
+/// replay may take (the rest is for its commit and the engine's switch).
+const PACED_SHARE: f64 = 0.8;
+const FINAL_SHARE: f64 = 0.5;
+/// Documents a paced round replays when no replay rate has been measured yet.
+const FIRST_PACED_DOCS: u64 = 1000;
 
 /// A fair lock with separate `lock` and `unlock` calls, as the driver's callbacks need:
 /// tickets are served in order, so a flusher that releases and immediately re-takes it
@@ -71,6 +90,8 @@ pub enum Phase {
     FinalReplay = 3,
     /// The engine's switch callback is running (under the lock).
     Switching = 4,
+    /// Replaying part of the backlog under the lock, within the lock-hold budget.
+    PacedReplay = 5,
 }
 
 /// Progress as reported to the progress hook.
@@ -106,8 +127,14 @@ pub struct OnlineStats {
     pub docs_replayed_unlocked: u64,
     /// Documents replayed under the lock.
     pub docs_replayed_locked: u64,
+    /// Paced rounds: holds of the lock that replayed part of the backlog.
+    pub paced_rounds: u32,
+    /// Documents replayed in paced rounds.
+    pub docs_replayed_paced: u64,
     /// How long the lock was held at the end (final replay, commit and switch).
     pub lock_hold: Duration,
+    /// The longest time the lock was held, paced rounds and the end included.
+    pub longest_lock_hold: Duration,
     /// The whole compaction.
     pub total: Duration,
 }
@@ -136,6 +163,13 @@ pub struct OnlineOptions<'a> {
     /// Give up catching up without the lock after this many rounds (the final round
     /// under the lock always completes).
     pub max_rounds: u32,
+    /// Budget for each hold of the lock: while the backlog would take longer than this
+    /// to replay, the driver replays it in paced rounds of about this length (see the
+    /// module documentation). Zero: no paced rounds, the final round replays whatever is
+    /// left. A single commit of the flusher larger than the budget still goes in one hold.
+    pub max_lock_hold: Duration,
+    /// At most this many paced rounds; then the final round replays whatever is left.
+    pub max_paced_rounds: u32,
     /// Replay batch size in bytes of doc infos (0: the default).
     pub flush_threshold: usize,
     /// Memory bound of the by-id sort (0: the default).
@@ -146,7 +180,7 @@ pub struct OnlineOptions<'a> {
 
 impl<'a> OnlineOptions<'a> {
     /// Options with the given lock and switch callbacks and default thresholds
-    /// (1 MiB, 10 000 sequence numbers, 10 rounds).
+    /// (1 MiB, 10 000 sequence numbers, 10 rounds, 10 ms lock holds, 200 paced rounds).
     pub fn new(lock: LockHook<'a>, unlock: LockHook<'a>, switch: SwitchHook<'a>) -> Self {
         OnlineOptions {
             flags: 0,
@@ -158,6 +192,8 @@ impl<'a> OnlineOptions<'a> {
             max_locked_bytes: DEFAULT_MAX_LOCKED_BYTES,
             max_locked_docs: DEFAULT_MAX_LOCKED_DOCS,
             max_rounds: DEFAULT_MAX_ROUNDS,
+            max_lock_hold: DEFAULT_MAX_LOCK_HOLD,
+            max_paced_rounds: DEFAULT_MAX_PACED_ROUNDS,
             flush_threshold: 0,
             id_sort_memory: 0,
             progress: None,
@@ -247,15 +283,25 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     };
     stats.compaction = compaction;
 
-    // Catch up without the lock while the backlog is large.
+    // Catch up without the lock while the backlog is large and shrinking.
+    let mut rate = ReplayRate::default();
+    let mut last_backlog = u64::MAX;
     loop {
         let (end_pos, end) = src.newest_header()?;
         let backlog_bytes = end_pos.saturating_sub(src.header_position());
         let backlog_docs = end.update_seq.saturating_sub(src.header().update_seq);
         let small = backlog_bytes <= o.max_locked_bytes && backlog_docs <= o.max_locked_docs;
-        if end_pos == src.header_position() || small || stats.catch_up_rounds >= o.max_rounds {
+        // A round that left at least 90% of the previous backlog: the flusher writes as
+        // fast as we replay, and only pacing it will bring the backlog down.
+        let stuck = backlog_docs.saturating_mul(10) >= last_backlog.saturating_mul(9);
+        if end_pos == src.header_position()
+            || small
+            || stuck
+            || stats.catch_up_rounds >= o.max_rounds
+        {
             break;
         }
+        let started = Instant::now();
         let r = replay_step(
             &mut src,
             &target,
@@ -263,50 +309,137 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             Phase::CatchingUp,
             o.flush_threshold,
             &mut progress,
-            true,
+            Span::default(),
         )?;
+        rate.observe(r.docs, started.elapsed());
+        last_backlog = backlog_docs;
         stats.catch_up_rounds += 1;
         stats.bytes_replayed_unlocked += r.source_bytes;
         stats.docs_replayed_unlocked += r.docs;
     }
 
-    // Make what the unlocked rounds wrote durable now, so the commit under the lock only
-    // has the last delta to fsync.
-    target.borrow_mut().sync_data()?;
-
-    // The last delta, the commit and the switch, under the lock.
-    let guard = locked(&mut o.lock, &mut o.unlock);
-    let lock_started = Instant::now();
-    let (end_pos, _) = src.newest_header()?;
-    let r = replay_step(
-        &mut src,
-        &target,
-        end_pos,
-        Phase::FinalReplay,
-        o.flush_threshold,
-        &mut progress,
-        false,
-    )?;
-    if r.source_bytes == 0 && target.borrow().has_uncommitted() {
-        // Nothing new since the last catch-up round, which left the target uncommitted.
-        let timestamp = src.header().timestamp;
-        target.borrow_mut().commit_with_timestamp(timestamp)?;
+    // Everything up to this sequence of the source is in the target.
+    let mut replayed_seq = src.header().update_seq;
+    let mut last_end_seq: Option<u64> = None;
+    loop {
+        // Make what was replayed so far durable now, so the commit under the lock only
+        // has the last delta to fsync.
+        target.borrow_mut().sync_data()?;
+        let guard = locked(&mut o.lock, &mut o.unlock);
+        let hold_started = Instant::now();
+        let (end_pos, end) = src.newest_header()?;
+        let backlog = end.update_seq.saturating_sub(replayed_seq);
+        let budget = o.max_lock_hold.as_secs_f64();
+        // What the flusher added since the last hold: a paced round replays more than
+        // that, or the backlog would never shrink.
+        let added = last_end_seq.map_or(0, |s| end.update_seq.saturating_sub(s));
+        let min_round = added + added / 4 + 1;
+        let fits = match rate.docs_per_sec() {
+            // Once the last paced round caught up, the backlog is the flusher's one
+            // commit since: it cannot get smaller, so the final round takes it.
+            Some(r) => {
+                backlog as f64 <= r * budget * FINAL_SHARE
+                    || (last_end_seq.is_some() && backlog <= added + added / 16)
+            }
+            None => backlog <= o.max_locked_docs.min(FIRST_PACED_DOCS),
+        };
+        if fits || budget == 0.0 || stats.paced_rounds >= o.max_paced_rounds {
+            // The last delta, the commit and the switch.
+            let r = replay_step(
+                &mut src,
+                &target,
+                end_pos,
+                Phase::FinalReplay,
+                o.flush_threshold,
+                &mut progress,
+                Span {
+                    after_seq: Some(replayed_seq),
+                    max_docs: None,
+                    commit: true,
+                },
+            )?;
+            if target.borrow().has_uncommitted() {
+                // Nothing new since the last round, which left the target uncommitted.
+                let timestamp = src.header().timestamp;
+                target.borrow_mut().commit_unpublished(timestamp)?;
+            }
+            stats.bytes_replayed_locked = r.source_bytes;
+            stats.docs_replayed_locked = r.docs;
+            if let Some(p) = progress.as_mut() {
+                p(Progress {
+                    phase: Phase::Switching,
+                    docs: 0,
+                    bytes: 0,
+                })?;
+            }
+            drop(target);
+            (o.switch)(target_path)?;
+            stats.lock_hold = hold_started.elapsed();
+            stats.longest_lock_hold = stats.longest_lock_hold.max(stats.lock_hold);
+            drop(guard);
+            break;
+        }
+        // A paced round: as much of the backlog as fits in the budget.
+        let in_budget = match rate.docs_per_sec() {
+            Some(r) => ((r * budget * PACED_SHARE) as u64).max(1),
+            None => FIRST_PACED_DOCS,
+        };
+        // A budget shorter than replaying one of the flusher's commits is overrun.
+        let allowance = in_budget.max(min_round);
+        last_end_seq = Some(end.update_seq);
+        let started = Instant::now();
+        let r = replay_step(
+            &mut src,
+            &target,
+            end_pos,
+            Phase::PacedReplay,
+            o.flush_threshold,
+            &mut progress,
+            Span {
+                after_seq: Some(replayed_seq),
+                max_docs: Some(allowance),
+                commit: false,
+            },
+        )?;
+        // Under the lock the flusher is stopped: this is the rate the budget is about.
+        rate = ReplayRate::default();
+        rate.observe(r.docs, started.elapsed());
+        replayed_seq = r.through_seq;
+        stats.paced_rounds += 1;
+        stats.docs_replayed_paced += r.docs;
+        stats.longest_lock_hold = stats.longest_lock_hold.max(hold_started.elapsed());
+        drop(guard);
     }
-    stats.bytes_replayed_locked = r.source_bytes;
-    stats.docs_replayed_locked = r.docs;
-    if let Some(p) = progress.as_mut() {
-        p(Progress {
-            phase: Phase::Switching,
-            docs: 0,
-            bytes: 0,
-        })?;
-    }
-    drop(target);
-    (o.switch)(target_path)?;
-    stats.lock_hold = lock_started.elapsed();
-    drop(guard);
     stats.total = started.elapsed();
     Ok(stats)
+}
+
+/// Documents per second the last replays managed.
+#[derive(Debug, Default)]
+struct ReplayRate {
+    docs: u64,
+    time: Duration,
+}
+
+impl ReplayRate {
+    fn observe(&mut self, docs: u64, time: Duration) {
+        self.docs += docs;
+        self.time += time;
+    }
+
+    /// None until a replay of some size was timed.
+    fn docs_per_sec(&self) -> Option<f64> {
+        (self.docs >= 100 && !self.time.is_zero())
+            .then(|| self.docs as f64 / self.time.as_secs_f64())
+    }
+}
+
+/// Which part of the backlog a replay step covers, and whether it commits.
+#[derive(Debug, Default, Clone, Copy)]
+struct Span {
+    after_seq: Option<u64>,
+    max_docs: Option<u64>,
+    commit: bool,
 }
 
 fn replay_step(
@@ -316,7 +449,7 @@ fn replay_step(
     phase: Phase,
     flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
-    skip_commit: bool,
+    span: Span,
 ) -> Result<ReplayStats> {
     // Entering the phase is reported too: a cancellation point even when there is
     // nothing to replay.
@@ -343,7 +476,11 @@ fn replay_step(
         ReplayOptions {
             flush_threshold,
             progress: report,
-            skip_commit,
+            skip_commit: !span.commit,
+            after_seq: span.after_seq,
+            max_docs: span.max_docs,
+            // The engine switches to the target only after the final commit returns.
+            unpublished_target: true,
             ..Default::default()
         },
     )

@@ -39,6 +39,17 @@ pub struct ReplayOptions<'a> {
     /// Leave the target uncommitted (a later replay or commit writes its header). The
     /// online driver's catch-up rounds do this: only the final round pays for fsyncs.
     pub skip_commit: bool,
+    /// Replay the documents with sequences above this one instead of above the source's
+    /// current header's: for a target that already holds part of what follows that
+    /// header (an earlier replay stopped by `through_seq`).
+    pub after_seq: Option<u64>,
+    /// Stop after this many documents: the target then holds the end header's documents
+    /// up to [`ReplayStats::through_seq`], not a snapshot of any one header, so a later
+    /// replay must complete it (with `after_seq`) before it is used.
+    pub max_docs: Option<u64>,
+    /// The target is not in use until the caller switches to it after the replay (the
+    /// online driver's final round): commit it with one fsync instead of two.
+    pub unpublished_target: bool,
 }
 
 /// What a replay did.
@@ -54,6 +65,9 @@ pub struct ReplayStats {
     pub body_bytes: u64,
     /// Source bytes between the two headers.
     pub source_bytes: u64,
+    /// The target holds every document of the end header with a sequence up to this
+    /// one (the end header's update_seq unless `max_docs` stopped the replay early).
+    pub through_seq: u64,
 }
 
 /// Copies into `target` every change between `source`'s current header and the header
@@ -71,15 +85,16 @@ pub fn replay(
     mut options: ReplayOptions<'_>,
 ) -> Result<ReplayStats> {
     let start_pos = source.header_position();
-    let start_seq = source.header().update_seq;
+    let start_seq = options.after_seq.unwrap_or(source.header().update_seq);
     if end_header < start_pos {
         return Err(Error::InvalidArguments);
     }
     let mut stats = ReplayStats {
         source_bytes: end_header - start_pos,
+        through_seq: source.header().update_seq.max(start_seq),
         ..Default::default()
     };
-    if end_header == start_pos {
+    if end_header == start_pos && start_seq >= source.header().update_seq {
         return Ok(stats);
     }
     let threshold = match options.flush_threshold {
@@ -132,6 +147,9 @@ pub fn replay(
     let mut batch_bytes = 0usize;
     let mut body = Vec::new();
     let from = by_seq::encode_key(start_seq + 1);
+    let max_docs = options.max_docs.unwrap_or(u64::MAX);
+    let mut last_seq = end.update_seq;
+    let mut stopped = false;
     iterate(
         file,
         end.by_seq_root.as_ref(),
@@ -139,7 +157,15 @@ pub fn replay(
         KeyRange::from(&from),
         None,
         &mut |k, v| {
+            if stats.docs >= max_docs {
+                stopped = true;
+                return Ok(Step::Stop);
+            }
             let mut info = DocInfo::from_by_seq(k, v)?;
+            if stats.docs + 1 == max_docs {
+                // The last one this replay takes: it covers the sequences up to here.
+                last_seq = info.db_seq;
+            }
             if let Some(hook) = options.pre_copy.as_mut() {
                 hook(Some(&info), None)?;
             }
@@ -163,9 +189,13 @@ pub fn replay(
             Ok(Step::Continue)
         },
     )?;
+    if !stopped {
+        last_seq = end.update_seq;
+    }
     {
         let mut t = target.borrow_mut();
-        t.save_stored_entries(&batch, end.update_seq)?;
+        t.save_stored_entries(&batch, last_seq)?;
+        stats.through_seq = last_seq;
         let h = t.header_mut()?;
         h.purge_seq = h.purge_seq.max(end.purge_seq);
     }
@@ -178,7 +208,11 @@ pub fn replay(
     if let Some(precommit) = options.precommit.as_mut() {
         precommit()?;
     }
-    target.borrow_mut().commit_with_timestamp(end.timestamp)?;
+    if options.unpublished_target {
+        target.borrow_mut().commit_unpublished(end.timestamp)?;
+    } else {
+        target.borrow_mut().commit_with_timestamp(end.timestamp)?;
+    }
     Ok(stats)
 }
 

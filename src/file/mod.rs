@@ -6,6 +6,8 @@
 pub mod backend;
 pub mod chunk_cache;
 pub mod couch_file;
+pub mod removal;
 
 pub use backend::{Backend, FileBackend, MemoryBackend};
 pub use couch_file::{ChunkLocation, CouchFile, FoundHeader};
+pub use removal::remove_gradually;
