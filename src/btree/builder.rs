@@ -32,7 +32,7 @@ impl<'r> TreeBuilder<'r> {
     /// A builder for a tree with this reduce function and node sizes.
     pub fn new(reducer: &'r dyn Reducer, sizes: NodeSizes) -> Self {
         TreeBuilder {
-            sink: NodeSink::new(reducer),
+            sink: NodeSink::uncached(reducer),
             sizes,
             levels: vec![Level::default()],
             last_key: None,

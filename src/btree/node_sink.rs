@@ -23,6 +23,9 @@ pub struct NodeSink<'r> {
     reducer: &'r dyn Reducer,
     plain: Vec<u8>,
     compressed: Vec<u8>,
+    /// Keep written interior nodes in the file's cache (not when building a new tree
+    /// bottom-up: nothing reads its nodes back while it is built).
+    remember: bool,
 }
 
 impl<'r> NodeSink<'r> {
@@ -32,6 +35,15 @@ impl<'r> NodeSink<'r> {
             reducer,
             plain: Vec::new(),
             compressed: Vec::new(),
+            remember: true,
+        }
+    }
+
+    /// A sink that leaves written nodes out of the file's cache.
+    pub fn uncached(reducer: &'r dyn Reducer) -> Self {
+        NodeSink {
+            remember: false,
+            ..Self::new(reducer)
         }
     }
 
@@ -50,7 +62,9 @@ impl<'r> NodeSink<'r> {
         self.compressed.clear();
         compress_into(&self.plain, &mut self.compressed);
         let loc = file.append_chunk(&self.compressed)?;
-        remember_written(file, loc.pos, kind, &self.plain);
+        if self.remember {
+            remember_written(file, loc.pos, kind, &self.plain);
+        }
         let (reduce, children_size) = match kind {
             NodeKind::Leaf => (
                 self.reducer
