@@ -56,24 +56,6 @@ impl Drop for Node {
     }
 }
 
-impl Clone for Node {
-    fn clone(&self) -> Self {
-        let data = match &self.data {
-            NodeData::Shared(d) => NodeData::Shared(d.clone()),
-            NodeData::Pooled(d) => {
-                let mut buf = pooled_buffer();
-                buf.clear();
-                buf.extend_from_slice(d);
-                NodeData::Pooled(buf)
-            }
-        };
-        Node {
-            pos: self.pos,
-            data,
-        }
-    }
-}
-
 impl Node {
     fn bytes(&self) -> &[u8] {
         match &self.data {

@@ -402,8 +402,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             },
         )?;
         // Under the lock the flusher is stopped: this is the rate the budget is about.
-        rate = ReplayRate::default();
-        rate.observe(r.docs, started.elapsed());
+        rate = ReplayRate {
+            docs: r.docs,
+            time: started.elapsed(),
+        };
         replayed_seq = r.through_seq;
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += r.docs;
