@@ -102,7 +102,7 @@ pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
             return Err(e);
         }
     };
-    let data = if kind == NodeKind::Interior {
+    let data = if cacheable(kind) {
         let shared = Arc::<[u8]>::from(&plain[..]);
         return_buffer(plain);
         file.remember(pos, shared.clone());
@@ -113,10 +113,15 @@ pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
     Ok(Node { pos, data })
 }
 
-/// Keeps a node just written in the file's cache if it is worth it: interior nodes are
-/// on every path, so the next batch or lookup reads them again.
+/// Which nodes the file's cache keeps: interior nodes are on every path, so the next
+/// batch or lookup reads them again; a leaf a writer reads it replaces.
+fn cacheable(kind: NodeKind) -> bool {
+    kind == NodeKind::Interior
+}
+
+/// Keeps a node just written in the file's cache if it is worth it.
 pub fn remember_written(file: &CouchFile, pos: u64, kind: NodeKind, plain: &[u8]) {
-    if kind == NodeKind::Interior {
+    if cacheable(kind) {
         file.remember(pos, Arc::from(plain));
     }
 }

@@ -72,14 +72,27 @@ impl<'r> NodeSink<'r> {
                 0,
             ),
             NodeKind::Interior => {
+                // One pass: sizes are summed as the reduce values go to the reducer; a
+                // value that does not parse ends the pass and is reported.
                 let mut children_size = 0u64;
-                for (_, v) in items {
-                    children_size += InteriorPointer::parse(v.as_ref())?.subtree_size;
+                let mut bad = None;
+                let reduce = self
+                    .reducer
+                    .rereduce(&mut items.iter().map_while(
+                        |(_, v)| match InteriorPointer::parse(v.as_ref()) {
+                            Ok(p) => {
+                                children_size += p.subtree_size;
+                                Some(p.reduce)
+                            }
+                            Err(e) => {
+                                bad = Some(e);
+                                None
+                            }
+                        },
+                    ))?;
+                if let Some(e) = bad {
+                    return Err(e);
                 }
-                // Every value parsed above, so the fallback is never taken.
-                let reduce = self.reducer.rereduce(&mut items.iter().map(|(_, v)| {
-                    InteriorPointer::parse(v.as_ref()).map_or(&[][..], |p| p.reduce)
-                }))?;
                 (reduce, children_size)
             }
         };

@@ -301,7 +301,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         {
             break;
         }
-        let started = Instant::now();
+        let round_started = Instant::now();
         let r = replay_step(
             &mut src,
             &target,
@@ -311,7 +311,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut progress,
             Span::default(),
         )?;
-        rate.observe(r.docs, started.elapsed());
+        rate.observe(r.docs, round_started.elapsed());
         last_backlog = backlog_docs;
         stats.catch_up_rounds += 1;
         stats.bytes_replayed_unlocked += r.source_bytes;
@@ -387,7 +387,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         // A budget shorter than replaying one of the flusher's commits is overrun.
         let allowance = in_budget.max(min_round);
         last_end_seq = Some(end.update_seq);
-        let started = Instant::now();
+        let round_started = Instant::now();
         let r = replay_step(
             &mut src,
             &target,
@@ -404,7 +404,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         // Under the lock the flusher is stopped: this is the rate the budget is about.
         rate = ReplayRate {
             docs: r.docs,
-            time: started.elapsed(),
+            time: round_started.elapsed(),
         };
         replayed_seq = r.through_seq;
         stats.paced_rounds += 1;

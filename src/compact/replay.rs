@@ -41,7 +41,7 @@ pub struct ReplayOptions<'a> {
     pub skip_commit: bool,
     /// Replay the documents with sequences above this one instead of above the source's
     /// current header's: for a target that already holds part of what follows that
-    /// header (an earlier replay stopped by `through_seq`).
+    /// header (an earlier replay stopped by `max_docs`).
     pub after_seq: Option<u64>,
     /// Stop after this many documents: the target then holds the end header's documents
     /// up to [`ReplayStats::through_seq`], not a snapshot of any one header, so a later
@@ -148,7 +148,7 @@ pub fn replay(
     let mut body = Vec::new();
     let from = by_seq::encode_key(start_seq + 1);
     let max_docs = options.max_docs.unwrap_or(u64::MAX);
-    let mut last_seq = end.update_seq;
+    let mut last_seq = start_seq;
     let mut stopped = false;
     iterate(
         file,
@@ -162,10 +162,7 @@ pub fn replay(
                 return Ok(Step::Stop);
             }
             let mut info = DocInfo::from_by_seq(k, v)?;
-            if stats.docs + 1 == max_docs {
-                // The last one this replay takes: it covers the sequences up to here.
-                last_seq = info.db_seq;
-            }
+            last_seq = info.db_seq;
             if let Some(hook) = options.pre_copy.as_mut() {
                 hook(Some(&info), None)?;
             }
@@ -189,6 +186,8 @@ pub fn replay(
             Ok(Step::Continue)
         },
     )?;
+    // Stopped early, the target covers the sequences up to the last document copied;
+    // otherwise everything up to the end header.
     if !stopped {
         last_seq = end.update_seq;
     }
