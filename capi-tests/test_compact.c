@@ -332,6 +332,23 @@ TEST(target_errors) {
     CHECK_EQ(couchstore_compact_db(s, dst), COUCHSTORE_ERROR_OPEN_FILE);
     struct stat st;
     CHECK(stat(dst, &st) == 0 && st.st_size == 8);
+    /* Nor is the source, given as its own target. */
+    struct stat before;
+    CHECK(stat(src, &before) == 0);
+    CHECK_EQ(couchstore_compact_db(s, src), COUCHSTORE_ERROR_OPEN_FILE);
+    CHECK(stat(src, &st) == 0 && st.st_size == before.st_size);
+    /* An existing empty file is used as the target (tools pass names from mkstemp). */
+    const char *empty = tmp_path("empty.compact");
+    f = fopen(empty, "wb");
+    fclose(f);
+    REQUIRE_OK(couchstore_compact_db(s, empty));
+    Db *e = open_ro(empty);
+    DbInfo a, b;
+    REQUIRE_OK(couchstore_db_info(e, &a));
+    REQUIRE_OK(couchstore_db_info(s, &b));
+    CHECK_EQ(a.last_sequence, b.last_sequence);
+    CHECK_EQ(a.doc_count, b.doc_count);
+    done(e);
     /* A directory that cannot hold files (a path through a regular file). */
     char bad[600];
     snprintf(bad, sizeof bad, "%s/inside.couch", dst);

@@ -350,6 +350,72 @@ TEST(cancel_and_errors_release_the_lock) {
     writer = NULL;
 }
 
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static int switch_calls;
+static couchstore_error_t count_switch(const char *target, void *ctx) {
+    (void)target, (void)ctx;
+    switch_calls++;
+    return COUCHSTORE_SUCCESS;
+}
+
+TEST(existing_targets_are_never_removed) {
+    /* The source as its own target, and an unrelated file: refused with OPEN_FILE,
+     * both untouched. An empty file (a name from mkstemp) is used as the target. */
+    source_path = tmp_path("keep.couch");
+    batch_size = 100;
+    reset_expected();
+    REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_CREATE, &writer));
+    for (uint64_t r = 0; r < 10; r++) CHECK_EQ(flush_batch(r), 0);
+    long source_size = file_size(source_path);
+    const char *unrelated = tmp_path("keep.txt");
+    FILE *f = fopen(unrelated, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("not a database", f);
+    fclose(f);
+    couchstore_online_options o;
+    couchstore_online_options_init(&o);
+    o.lock = engine_lock;
+    o.unlock = engine_unlock;
+    o.switch_file = count_switch;
+    switch_calls = 0;
+    CHECK_EQ(couchstore_compact_online(source_path, source_path, 0, NULL, NULL, NULL, &o, NULL),
+             COUCHSTORE_ERROR_OPEN_FILE);
+    CHECK_EQ(file_size(source_path), source_size);
+    CHECK_EQ(couchstore_compact_online(source_path, unrelated, 0, NULL, NULL, NULL, &o, NULL),
+             COUCHSTORE_ERROR_OPEN_FILE);
+    CHECK_EQ(file_size(unrelated), 14);
+    CHECK_EQ(switch_calls, 0);
+    CHECK_EQ(pthread_mutex_trylock(&engine), 0);
+    pthread_mutex_unlock(&engine);
+
+    const char *empty = tmp_path("keep.couch.compact");
+    f = fopen(empty, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fclose(f);
+    o.switch_file = never_switch;
+    CHECK_EQ(couchstore_compact_online(source_path, empty, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_WRITE);
+    CHECK_EQ(file_size(empty), 0); /* emptied again, not removed */
+    o.switch_file = count_switch;
+    REQUIRE_OK(couchstore_compact_online(source_path, empty, 0, NULL, NULL, NULL, &o, NULL));
+    CHECK_EQ(switch_calls, 1);
+    Db *db = NULL;
+    REQUIRE_OK(couchstore_open_db(empty, COUCHSTORE_OPEN_FLAG_RDONLY, &db));
+    CHECK_EQ(check_expected(db), 0);
+    couchstore_close_file(db);
+    couchstore_free_db(db);
+    /* The source still holds everything. */
+    CHECK_EQ(check_expected(writer), 0);
+    couchstore_close_file(writer);
+    couchstore_free_db(writer);
+    writer = NULL;
+}
+
 static int precopies;
 static couchstore_error_t count_precopy(Db *s, Db *t, const DocInfo *info, const LocalDoc *local, void *ctx) {
     (void)s, (void)t, (void)ctx;
@@ -396,4 +462,4 @@ TEST(replay_between_headers) {
 
 RUN_TESTS(T(options_defaults), T(tiny_thresholds), T(large_thresholds), T(flusher_faster_than_compactor),
           T(paced_rounds_under_a_small_budget), T(cancel_and_errors_release_the_lock), T(replay_between_headers),
-          T(remove_file_gradually))
+          T(remove_file_gradually), T(existing_targets_are_never_removed))

@@ -338,6 +338,43 @@ fn errors_remove_the_target_and_leave_the_source() {
         Some(Error::OpenFile)
     );
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    // Nor is the source itself, given as its own target.
+    let source_bytes = std::fs::read(source.filename()).unwrap();
+    assert_eq!(
+        compact::compact(
+            &source,
+            Path::new(source.filename()),
+            CompactOptions::default()
+        )
+        .err(),
+        Some(Error::OpenFile)
+    );
+    assert_eq!(std::fs::read(source.filename()).unwrap(), source_bytes);
+    // An existing empty file is used (tools pass names from mkstemp), and emptied again,
+    // not removed, when the compaction fails.
+    let empty = dir.path().join("mkstemp.compact");
+    std::fs::write(&empty, b"").unwrap();
+    let precommit: compact::PrecommitHook<'_> = Box::new(|| Err(Error::Cancel));
+    assert_eq!(
+        compact::compact(
+            &source,
+            &empty,
+            CompactOptions {
+                precommit: Some(precommit),
+                ..Default::default()
+            }
+        )
+        .err(),
+        Some(Error::Cancel)
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    let stats = compact::compact(&source, &empty, CompactOptions::default()).unwrap();
+    let compacted = Db::open(&empty, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    assert_eq!(
+        compacted.info().unwrap().last_sequence,
+        source.info().unwrap().last_sequence
+    );
+    assert!(stats.docs_copied > 0);
     // A missing directory.
     let nowhere = dir.path().join("no/such/dir/x.couch");
     assert_eq!(

@@ -360,3 +360,73 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
         &engine.model,
     );
 }
+
+/// Online compaction never destroys a file it did not create: the source given as the
+/// target, or an unrelated file there, is refused with OPEN_FILE and left as it was; an
+/// existing empty file is used as the target.
+#[test]
+fn an_existing_target_is_refused_and_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("s.couch");
+    let mut engine = Engine {
+        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        model: Model::default(),
+        batches: 0,
+    };
+    for round in 0..10 {
+        flush_batch(&mut engine, round, 1000, 100);
+    }
+    let before = std::fs::read(&source).unwrap();
+    let unrelated = dir.path().join("notes.txt");
+    std::fs::write(&unrelated, b"not a database").unwrap();
+    let lock = Arc::new(TicketLock::default());
+    let options = |switched: Arc<AtomicBool>| {
+        let (l1, l2) = (lock.clone(), lock.clone());
+        OnlineOptions::new(
+            Box::new(move || l1.lock()),
+            Box::new(move || l2.unlock()),
+            Box::new(move |_: &Path| {
+                switched.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+    };
+    for target in [&source, &unrelated] {
+        let switched = Arc::new(AtomicBool::new(false));
+        let result = compact_online(&source, target, options(switched.clone()));
+        assert_eq!(result.err(), Some(Error::OpenFile), "{target:?}");
+        assert!(!switched.load(Ordering::SeqCst));
+        assert!(lock.is_free());
+    }
+    assert_eq!(std::fs::read(&source).unwrap(), before);
+    assert_eq!(std::fs::read(&unrelated).unwrap(), b"not a database");
+    check_model(
+        &Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &engine.model,
+    );
+
+    // An existing empty file (a name from mkstemp) is the target; on failure it is
+    // emptied again, not removed.
+    let empty = dir.path().join("s.couch.compact");
+    std::fs::write(&empty, b"").unwrap();
+    let (l1, l2) = (lock.clone(), lock.clone());
+    let failing = OnlineOptions::new(
+        Box::new(move || l1.lock()),
+        Box::new(move || l2.unlock()),
+        Box::new(|_: &Path| Err(Error::Write)),
+    );
+    assert_eq!(
+        compact_online(&source, &empty, failing).err(),
+        Some(Error::Write)
+    );
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    let switched = Arc::new(AtomicBool::new(false));
+    let stats = compact_online(&source, &empty, options(switched.clone())).unwrap();
+    assert!(switched.load(Ordering::SeqCst));
+    assert_eq!(stats.compaction.docs_copied, engine.model.docs.len() as u64);
+    check_model(
+        &Db::open(&empty, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &engine.model,
+    );
+    assert_eq!(std::fs::read(&source).unwrap(), before);
+}

@@ -155,7 +155,8 @@ pub unsafe extern "C" fn couchstore_compact_db_with_precommit(
         // SAFETY: non-NULL, NUL-terminated by the caller's guarantee.
         let name = unsafe { CStr::from_ptr(target_filename) };
         let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
-        let inner = crate::Db::open(path, compact::target_open_flags(&src, flags))?;
+        let (inner, file) =
+            compact::target::TargetFile::create(path, compact::target_open_flags(&src, flags))?;
         let handle = Rc::new(Cell::new(std::ptr::null_mut()));
         let target = OwnedHandle::new(inner, name, &handle);
         let options = CompactOptions {
@@ -167,13 +168,9 @@ pub unsafe extern "C" fn couchstore_compact_db_with_precommit(
         };
         let result = compact::compact_into(&src, &target, options);
         drop(target);
-        match result {
-            Ok(stats) => stats.tolerated_error.map_or(Ok(()), Err),
-            Err(e) => {
-                let _ = std::fs::remove_file(path);
-                Err(e)
-            }
-        }
+        let stats = result?;
+        file.keep();
+        stats.tolerated_error.map_or(Ok(()), Err)
     })
 }
 

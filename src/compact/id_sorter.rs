@@ -75,8 +75,14 @@ pub struct IdSorter {
     base: PathBuf,
     memory: usize,
     batch: Batch,
+    /// Run files created by this sorter, removed when it is dropped.
     runs: Vec<PathBuf>,
+    /// The number the next run file's name tries first.
+    next_name: usize,
 }
+
+/// Names tried for one run file before giving up.
+const MAX_NAME_ATTEMPTS: usize = 1000;
 
 fn io_error(e: io::Error) -> Error {
     crate::file::couch_file::note_os_error(&e);
@@ -91,6 +97,7 @@ impl IdSorter {
             memory: memory.max(1),
             batch: Batch::default(),
             runs: Vec::new(),
+            next_name: 0,
         }
     }
 
@@ -110,18 +117,7 @@ impl IdSorter {
 
     fn spill(&mut self) -> Result<()> {
         self.batch.sort();
-        let path = PathBuf::from(format!(
-            "{}.btree-tmp_{}",
-            self.base.display(),
-            self.runs.len()
-        ));
-        // Register first, so the file is removed even if writing it fails.
-        self.runs.push(path.clone());
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_error)?;
+        let file = self.create_run()?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         for &slot in &self.batch.slots {
             out.write_all(&slot.key.to_le_bytes()).map_err(io_error)?;
@@ -132,6 +128,26 @@ impl IdSorter {
         out.flush().map_err(io_error)?;
         self.batch.clear();
         Ok(())
+    }
+
+    /// Creates the next run file beside the target and registers it for removal. A name
+    /// that exists already (left by a crashed compaction, or anybody's file) is skipped,
+    /// never reused or removed: only files created here are ever removed.
+    fn create_run(&mut self) -> Result<File> {
+        let mut last = None;
+        for n in self.next_name..self.next_name + MAX_NAME_ATTEMPTS {
+            let path = PathBuf::from(format!("{}.btree-tmp_{n}", self.base.display()));
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    self.next_name = n + 1;
+                    self.runs.push(path);
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        Err(io_error(last.expect("at least one attempt")))
     }
 
     /// Calls `sink` with every entry in id order (ids are unique in a by-seq tree).
@@ -215,6 +231,30 @@ impl RunReader {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn existing_files_at_run_names_are_skipped_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("t.couch");
+        let stale = dir.path().join("t.couch.btree-tmp_0");
+        std::fs::write(&stale, b"left by someone").unwrap();
+        let mut sorter = IdSorter::new(&base, 64);
+        for i in 0..100u32 {
+            sorter.add(&i.to_be_bytes(), b"v").unwrap();
+        }
+        assert!(sorter.runs_spilled() >= 2);
+        let mut n = 0;
+        sorter
+            .drain_sorted(&mut |_, _| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, 100);
+        drop(sorter);
+        assert_eq!(std::fs::read(&stale).unwrap(), b"left by someone");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]

@@ -6,6 +6,7 @@
 pub mod id_sorter;
 pub mod online;
 pub mod replay;
+pub mod target;
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::format::FormatVersion;
 use crate::format::by_id::ByIdValue;
 use crate::format::by_seq::{self, BySeqValue};
 use id_sorter::IdSorter;
+use target::TargetFile;
 
 /// Compaction flags, numerically identical to the original's `couchstore_compact_flags`.
 pub mod flags {
@@ -100,10 +102,10 @@ pub struct CompactStats {
 const PROGRESS_EVERY: u64 = 512;
 
 /// The open flags of a compaction target for `source` and compaction `flags`: created
-/// exclusively without an initial header, with the source's node sizes, the legacy CRC
+/// (see [`target::TargetFile`]) without an initial header, with the source's node sizes, the legacy CRC
 /// when the source has it and no upgrade is asked for, and the sync options.
 pub fn target_open_flags(source: &Db, flags: u64) -> OpenFlags {
-    let mut open = OpenFlags::CREATE | OpenFlags::EXCL | OpenFlags::NO_COMMIT_AT_CREATE;
+    let mut open = OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE;
     if source.header().version <= FormatVersion::V11 && flags & self::flags::UPGRADE_DB == 0 {
         open |= OpenFlags::LEGACY_CRC;
     }
@@ -116,18 +118,20 @@ pub fn target_open_flags(source: &Db, flags: u64) -> OpenFlags {
 }
 
 /// Compacts `source` (at its current header) into a new file at `target_path`, which
-/// must not exist. On any error the target is removed and the source is untouched.
+/// must not exist or be an empty file; any other file there is OPEN_FILE and left alone.
+/// On any error the target is put back as it was found (see [`target::TargetFile`]) and
+/// the source is untouched.
 pub fn compact(
     source: &Db,
     target_path: &Path,
     options: CompactOptions<'_>,
 ) -> Result<CompactStats> {
-    let target = Db::open(target_path, target_open_flags(source, options.flags))?;
+    let (target, file) = TargetFile::create(target_path, target_open_flags(source, options.flags))?;
     let target = RefCell::new(target);
     let result = compact_into(source, &target, options);
     drop(target);
-    if result.is_err() {
-        let _ = std::fs::remove_file(target_path);
+    if result.is_ok() {
+        file.keep();
     }
     result
 }

@@ -21,6 +21,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::replay::{ReplayOptions, ReplayStats, replay};
+use super::target::TargetFile;
 use super::{
     CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_flags,
 };
@@ -219,8 +220,9 @@ fn locked<'o, 'a>(lock: &mut LockHook<'a>, unlock: &'o mut LockHook<'a>) -> Lock
 
 /// Compacts the database file `source` into the new file `target` while other handles
 /// keep writing to `source` under the caller's lock; see the module documentation.
-/// On any error or cancellation the target is removed, the lock is released and the
-/// source is untouched.
+/// `target` must not exist or be an empty file (anything else is OPEN_FILE, and nothing
+/// is changed). On any error or cancellation the target is put back as it was found
+/// (see [`super::target::TargetFile`]), the lock is released and the source is untouched.
 pub fn compact_online(
     source: &Path,
     target: &Path,
@@ -238,11 +240,7 @@ pub fn compact_online_with<T: Deref<Target = RefCell<Db>>>(
     options: OnlineOptions<'_>,
     wrap: impl FnOnce(Db) -> T,
 ) -> Result<OnlineStats> {
-    let result = run(source, target, options, wrap);
-    if result.is_err() {
-        let _ = std::fs::remove_file(target);
-    }
-    result
+    run(source, target, options, wrap)
 }
 
 fn run<T: Deref<Target = RefCell<Db>>>(
@@ -257,7 +255,8 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         let _guard = locked(&mut o.lock, &mut o.unlock);
         Db::open(source, OpenFlags(OpenFlags::RDONLY))?
     };
-    let target = wrap(Db::open(target_path, target_open_flags(&src, o.flags))?);
+    let (target, target_file) = TargetFile::create(target_path, target_open_flags(&src, o.flags))?;
+    let target = wrap(target);
 
     // The snapshot, without the lock.
     let mut progress = o.progress.take();
@@ -374,6 +373,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             }
             drop(target);
             (o.switch)(target_path)?;
+            target_file.keep();
             stats.lock_hold = hold_started.elapsed();
             stats.longest_lock_hold = stats.longest_lock_hold.max(stats.lock_hold);
             drop(guard);

@@ -55,6 +55,12 @@ impl Db {
         )
     }
 
+    /// Opens a database over `file`, which the caller just created for it (or an empty
+    /// file it took over as if created): a compaction target.
+    pub(crate) fn open_created(file: fs::File, name: String, flags: OpenFlags) -> Result<Db> {
+        Self::open_with(Box::new(FileBackend::new(file)), name, flags, true)
+    }
+
     /// Opens a database over any backend (an in-memory or fault-injecting one in tests).
     /// An empty backend counts as a file this call created.
     pub fn open_backend(backend: Box<dyn Backend>, name: String, flags: OpenFlags) -> Result<Db> {

@@ -7,6 +7,7 @@
 //! time so the flusher's commits on the new file are not held up.
 
 use std::fs::OpenOptions;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,8 +25,11 @@ pub const REMOVAL_PAUSE: Duration = Duration::from_millis(2);
 ///
 /// Only for a file no handle has open any more (a handle still open on it would see it
 /// shrink under it): the old file after an online compaction, once the engine has closed
-/// its handles on it. A missing file is NO_SUCH_FILE; other failures are FILE_CLOSE,
-/// with the OS error kept for `couchstore_last_os_error`.
+/// its handles on it. It removes only the name given: a symlink there is refused
+/// (nothing it points to is touched), and a file that keeps another name (a hard link)
+/// is only unlinked, its contents left whole. A missing file is NO_SUCH_FILE, a
+/// directory or other non-regular file INVALID_ARGUMENTS; other failures are
+/// FILE_CLOSE, with the OS error kept for `couchstore_last_os_error`.
 pub fn remove_gradually(path: &Path) -> Result<()> {
     let fail = |e: std::io::Error| {
         note_os_error(&e);
@@ -35,9 +39,29 @@ pub fn remove_gradually(path: &Path) -> Result<()> {
             Error::FileClose
         }
     };
-    let file = OpenOptions::new().write(true).open(path).map_err(fail)?;
+    // Not through a symlink (its target is not what the caller named), and only a
+    // regular file.
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(fail)?;
+    let opened = file.metadata().map_err(fail)?;
+    if !opened.is_file() {
+        return Err(Error::InvalidArguments);
+    }
+    // Unlink the name only while it still names the file opened here.
+    let named = std::fs::symlink_metadata(path).map_err(fail)?;
+    if (named.dev(), named.ino()) != (opened.dev(), opened.ino()) {
+        return Err(Error::FileClose);
+    }
     std::fs::remove_file(path).map_err(fail)?;
-    let mut size = file.metadata().map_err(fail)?.len();
+    let after = file.metadata().map_err(fail)?;
+    if after.nlink() > 0 {
+        // The file lives on under another name: its contents are not ours to free.
+        return Ok(());
+    }
+    let mut size = after.len();
     while size > 0 {
         size = size.saturating_sub(REMOVAL_STEP);
         file.set_len(size).map_err(fail)?;
@@ -60,5 +84,28 @@ mod tests {
         remove_gradually(&path).unwrap();
         assert!(!path.exists());
         assert_eq!(remove_gradually(&path), Err(Error::NoSuchFile));
+    }
+
+    #[test]
+    fn removes_only_the_name_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![5u8; (REMOVAL_STEP + 100) as usize];
+        // A second name keeps the contents whole.
+        let path = dir.path().join("old.couch");
+        let other = dir.path().join("kept.couch");
+        std::fs::write(&path, &data).unwrap();
+        std::fs::hard_link(&path, &other).unwrap();
+        remove_gradually(&path).unwrap();
+        assert!(!path.exists());
+        assert_eq!(std::fs::read(&other).unwrap(), data);
+        // A symlink is refused and what it points to untouched.
+        let link = dir.path().join("link.couch");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        assert!(remove_gradually(&link).is_err());
+        assert_eq!(std::fs::read(&other).unwrap(), data);
+        assert!(std::fs::symlink_metadata(&link).is_ok());
+        // A directory is refused.
+        assert!(remove_gradually(dir.path()).is_err());
+        assert!(dir.path().exists());
     }
 }
