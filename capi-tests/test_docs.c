@@ -361,6 +361,17 @@ TEST(docinfos_by_id_and_sequence) {
     memset(&c, 0, sizeof c);
     REQUIRE_OK(couchstore_docinfos_by_id(db, ranges, 4, RANGES | COUCHSTORE_NO_DELETES, collect_cb, &c));
     CHECK_EQ(c.count, 5);
+    /* An unpaired last key starts a range that runs to the end of the tree. */
+    memset(&c, 0, sizeof c);
+    sized_buf open_ended[] = {sb("doc-010"), sb("doc-011"), sb("doc-095")};
+    REQUIRE_OK(couchstore_docinfos_by_id(db, open_ended, 3, RANGES, collect_cb, &c));
+    CHECK_EQ(c.count, 2 + 5);
+    CHECK(strcmp(c.ids[2], "doc-095") == 0 && strcmp(c.ids[6], "doc-099") == 0);
+    memset(&c, 0, sizeof c);
+    uint64_t from_97[] = {97};
+    REQUIRE_OK(couchstore_docinfos_by_sequence(db, from_97, 1, RANGES, collect_cb, &c));
+    CHECK(c.count >= 4);
+    CHECK_EQ(c.seqs[0], 97);
     memset(&c, 0, sizeof c);
     uint64_t seqs[] = {50, 3, 1000, 7};
     REQUIRE_OK(couchstore_docinfos_by_sequence(db, seqs, 4, 0, collect_cb, &c));

@@ -20,8 +20,8 @@ if(NOT TARGET couchstore::couchstore_static)
   set_target_properties(couchstore::couchstore_static PROPERTIES
     IMPORTED_LOCATION "${_couchstore_prefix}/lib/libcouchstore.a"
     INTERFACE_INCLUDE_DIRECTORIES "${_couchstore_prefix}/include"
-    # What the Rust standard library needs from the system (rustc's native-static-libs).
-    INTERFACE_LINK_LIBRARIES "Threads::Threads;gcc_s;util;rt;m;dl")
+    # What the Rust standard library and the C++ shim need from the system.
+    INTERFACE_LINK_LIBRARIES "Threads::Threads;stdc++;gcc_s;util;rt;m;dl")
 endif()
 
 set(couchstore_INCLUDE_DIRS "${_couchstore_prefix}/include")

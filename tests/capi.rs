@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -61,7 +62,7 @@ fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
             .iter()
             .all(|s| s.starts_with(root().join("capi-tests")))
         {
-            cmd.args(["-Wextra", "-Werror"]);
+            cmd.args(["-Wextra", "-Werror", "-Wno-unused-function"]);
         }
     } else {
         cmd.args([
@@ -129,7 +130,7 @@ fn run(exe: &Path, args: &[&std::ffi::OsStr]) -> String {
 }
 
 fn c_suite(name: &str) {
-    let cpp = name.ends_with("_cxx");
+    let cpp = root().join(format!("capi-tests/{name}.cpp")).exists();
     let file = if cpp {
         format!("capi-tests/{name}.cpp")
     } else {
@@ -215,28 +216,67 @@ fn shared_library_exports_only_the_api() {
         .arg(&so)
         .output()
         .expect("nm runs");
-    let mut exported: Vec<String> = String::from_utf8(nm.stdout)
+    let exported: BTreeSet<String> = String::from_utf8(nm.stdout)
         .unwrap()
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
         .collect();
-    exported.sort();
-    let header = std::fs::read_to_string(root().join("include/libcouchstore/couch_db.h")).unwrap();
-    let mut declared: Vec<String> = header
+    // Every public-API symbol of the original's library...
+    let spec = golden_dir().join("../spec/exports-89a4eea.tsv");
+    let original: BTreeSet<String> = std::fs::read_to_string(&spec)
+        .unwrap()
         .lines()
-        .filter_map(|l| {
-            let name = l
-                .split('(')
-                .next()?
-                .split(|c: char| c.is_whitespace() || c == '*')
-                .next_back()?;
-            (name.starts_with("couchstore_") && l.contains('(') && !l.starts_with("typedef"))
-                .then(|| name.to_owned())
-        })
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split('\t').next().unwrap().to_owned())
         .collect();
-    declared.sort();
-    declared.dedup();
-    assert_eq!(exported, declared);
+    assert!(original.len() > 80, "{}", spec.display());
+    // ...but the two the issue allows to differ: to_json is inline in our header, and
+    // the latency report's parameter type is ours (the original's comes from
+    // Couchbase's platform library).
+    let to_json = "_ZNK2cb10couchstore6Header7to_jsonB5cxx11Ev";
+    let latency_info = "_Z27couchstore_get_latency_info";
+    let mut expected: BTreeSet<String> = original
+        .iter()
+        .filter(|s| *s != to_json && !s.starts_with(latency_info))
+        .cloned()
+        .collect();
+    let ours = exported
+        .iter()
+        .find(|s| s.starts_with(latency_info) && s.contains("17CouchLatencyHisto"))
+        .expect("couchstore_get_latency_info with our histogram type is exported");
+    expected.insert(ours.clone());
+    // Plus every C function our headers declare (our additions), under the symbol the
+    // header links it to.
+    let header = std::fs::read_to_string(root().join("include/libcouchstore/couch_db.h")).unwrap();
+    for l in header.lines() {
+        if let Some(label) = l.split("__asm__(\"").nth(1) {
+            expected.insert(label.split('"').next().unwrap().to_owned());
+            continue;
+        }
+        let Some(name) = l
+            .split('(')
+            .next()
+            .and_then(|n| n.split(|c: char| c.is_whitespace() || c == '*').next_back())
+        else {
+            continue;
+        };
+        if name.starts_with("couchstore_") && l.contains('(') && !l.starts_with("typedef") {
+            expected.insert(name.to_owned());
+        }
+    }
+    let missing: Vec<_> = expected.difference(&exported).collect();
+    let extra: Vec<_> = exported.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing exports {missing:?}, unexpected exports {extra:?}"
+    );
+    // The original's own symbols are all there (bar the two above).
+    for s in &original {
+        assert!(
+            exported.contains(s) || s == to_json || s.starts_with(latency_info),
+            "{s}"
+        );
+    }
     let readelf = Command::new("readelf")
         .arg("-d")
         .arg(&so)

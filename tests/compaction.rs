@@ -56,7 +56,12 @@ fn every_golden_file_compacts_to_the_same_content() {
             source.info().unwrap().file_size,
             compacted.info().unwrap().file_size,
         );
-        assert!(dst_size <= src_size, "{name}: {dst_size} > {src_size}");
+        // Never larger, but for a source of a single header: the target starts with a
+        // data block, so its header goes to the next block, as the original's does.
+        assert!(
+            dst_size <= src_size.max(4096 + 64),
+            "{name}: {dst_size} > {src_size}"
+        );
         assert_eq!(
             stats.docs_copied,
             source.changes_count(0, u64::MAX).unwrap()

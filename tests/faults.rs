@@ -286,9 +286,15 @@ fn failed_compaction_writes_are_write_errors() {
             let flags = OpenFlags(
                 OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE | OpenFlags::UNBUFFERED,
             );
-            let target = std::cell::RefCell::new(
-                Db::open_backend(Box::new(backend), "t".into(), flags).unwrap(),
-            );
+            // Creating the target writes its first block's marker, which may fail too.
+            let target = match Db::open_backend(Box::new(backend), "t".into(), flags) {
+                Ok(db) => std::cell::RefCell::new(db),
+                Err(e) => {
+                    assert_eq!(e, Error::Write, "{fault:?} after {after}");
+                    injected += 1;
+                    continue;
+                }
+            };
             match compact_into(&source, &target, CompactOptions::default()) {
                 Ok(_) => {
                     let copy = Db::open_backend(

@@ -96,7 +96,7 @@ fn read_rust(bytes: Vec<u8>) {
     }
 }
 
-unsafe extern "C" fn open_each(db: *mut Db_, info: *mut DocInfo, _: *mut c_void) -> c_int {
+unsafe extern "C" fn open_each(db: *mut Db_, info: *mut CDocInfo, _: *mut c_void) -> c_int {
     let mut doc = std::ptr::null_mut();
     // SAFETY: the library's handle and doc info, during the callback.
     unsafe {
@@ -112,7 +112,7 @@ unsafe extern "C" fn open_each(db: *mut Db_, info: *mut DocInfo, _: *mut c_void)
 unsafe extern "C" fn walk_each(
     _: *mut Db_,
     _: c_int,
-    _: *const DocInfo,
+    _: *const CDocInfo,
     _: u64,
     _: *const sized_buf,
     _: *mut c_void,
@@ -120,7 +120,7 @@ unsafe extern "C" fn walk_each(
     0
 }
 
-type Db_ = couchstore::capi::types::Db;
+type Db_ = couchstore::capi::types::CDb;
 
 /// Reads everything through the C API, rewinding until the handle is freed.
 fn read_c(bytes: &[u8], dir: &std::path::Path) {

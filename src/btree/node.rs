@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::file::CouchFile;
+use crate::file::{AccessTag, CouchFile};
 use crate::format::compression::decompress_into;
 use crate::format::{NodeKind, NodeReader};
 
@@ -91,7 +91,7 @@ pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
     let mut plain = pooled_buffer();
     let kind = CHUNK.with(|chunk| -> Result<_> {
         let chunk = &mut *chunk.borrow_mut();
-        file.read_chunk(pos, chunk)?;
+        file.read_tagged(AccessTag::BTree, pos, chunk)?;
         decompress_into(chunk, &mut plain)?;
         Ok(NodeReader::new(&plain)?.kind())
     });

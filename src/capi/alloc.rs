@@ -9,15 +9,15 @@ use super::types::*;
 use crate::error::Error;
 
 /// A `DocInfo` holding copies of `info`'s id and revision metadata.
-pub(crate) fn docinfo_block(info: &crate::DocInfo) -> Result<*mut DocInfo, Error> {
-    let p = c_alloc(size_of::<DocInfo>() + info.id.len() + info.rev_meta.len())?;
+pub(crate) fn docinfo_block(info: &crate::DocInfo) -> Result<*mut CDocInfo, Error> {
+    let p = c_alloc(size_of::<CDocInfo>() + info.id.len() + info.rev_meta.len())?;
     // SAFETY: `p` has room for the struct followed by both byte strings; malloc aligns
     // for any type, and the struct is written whole before any use.
     unsafe {
-        let id = p.add(size_of::<DocInfo>());
+        let id = p.add(size_of::<CDocInfo>());
         let meta = put(id, &info.id);
         put(meta, &info.rev_meta);
-        p.cast::<DocInfo>().write(DocInfo {
+        p.cast::<CDocInfo>().write(CDocInfo {
             id: sized(id, info.id.len()),
             db_seq: info.db_seq,
             rev_seq: info.rev_seq,
@@ -32,13 +32,13 @@ pub(crate) fn docinfo_block(info: &crate::DocInfo) -> Result<*mut DocInfo, Error
 }
 
 /// A `Doc` holding a copy of `data`, whose id points at `id` (owned by the caller).
-pub(crate) fn doc_block(id: sized_buf, data: &[u8]) -> Result<*mut Doc, Error> {
-    let p = c_alloc(size_of::<Doc>() + data.len())?;
+pub(crate) fn doc_block(id: sized_buf, data: &[u8]) -> Result<*mut CDoc, Error> {
+    let p = c_alloc(size_of::<CDoc>() + data.len())?;
     // SAFETY: room for the struct followed by the body; written whole before use.
     unsafe {
-        let body = p.add(size_of::<Doc>());
+        let body = p.add(size_of::<CDoc>());
         put(body, data);
-        p.cast::<Doc>().write(Doc {
+        p.cast::<CDoc>().write(CDoc {
             id,
             data: sized(body, data.len()),
         });
@@ -47,14 +47,14 @@ pub(crate) fn doc_block(id: sized_buf, data: &[u8]) -> Result<*mut Doc, Error> {
 }
 
 /// A `LocalDoc` holding copies of its id and JSON.
-pub(crate) fn local_doc_block(doc: &crate::LocalDoc) -> Result<*mut LocalDoc, Error> {
-    let p = c_alloc(size_of::<LocalDoc>() + doc.id.len() + doc.json.len())?;
+pub(crate) fn local_doc_block(doc: &crate::LocalDoc) -> Result<*mut CLocalDoc, Error> {
+    let p = c_alloc(size_of::<CLocalDoc>() + doc.id.len() + doc.json.len())?;
     // SAFETY: room for the struct followed by both byte strings; written before use.
     unsafe {
-        let id = p.add(size_of::<LocalDoc>());
+        let id = p.add(size_of::<CLocalDoc>());
         let json = put(id, &doc.id);
         put(json, &doc.json);
-        p.cast::<LocalDoc>().write(LocalDoc {
+        p.cast::<CLocalDoc>().write(CLocalDoc {
             id: sized(id, doc.id.len()),
             json: sized(json, doc.json.len()),
             deleted: 0,

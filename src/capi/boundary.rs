@@ -35,6 +35,33 @@ pub(crate) fn guard(
     name: &'static str,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> couchstore_error_t {
+    let started = super::latency::start();
+    let code = run_guarded(name, body);
+    super::latency::record(name, started);
+    code
+}
+
+/// [`guard`] for a function working on the handle `db` (which it must not free): the OS
+/// error behind a failure is recorded on the handle, for `couchstore_last_os_error`.
+pub(crate) fn guard_db(
+    name: &'static str,
+    db: *const CDb,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> couchstore_error_t {
+    crate::file::couch_file::clear_os_error();
+    let code = guard(name, body);
+    let errno = crate::file::couch_file::last_os_error();
+    if code != COUCHSTORE_SUCCESS && errno != 0 {
+        // SAFETY: NULL or, by the exported function's contract, a live handle that its
+        // body did not free.
+        if let Some(handle) = unsafe { db.as_ref() } {
+            handle.last_os_error.set(errno);
+        }
+    }
+    code
+}
+
+fn run_guarded(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> couchstore_error_t {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => COUCHSTORE_SUCCESS,
         Ok(Err(e)) => {
@@ -119,7 +146,7 @@ pub(crate) unsafe fn opt_buf_bytes<'a>(buf: *const sized_buf) -> Result<Option<&
 ///
 /// # Safety
 /// A non-NULL `db` must be a handle returned by `couchstore_open_db` and not freed.
-pub(crate) unsafe fn db_ref<'a>(db: *mut Db) -> Result<Ref<'a, crate::Db>, Error> {
+pub(crate) unsafe fn db_ref<'a>(db: *mut CDb) -> Result<Ref<'a, crate::Db>, Error> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { non_null(db.cast_const()) }?;
     // Reads may nest (a callback reading during an iteration); a read during a write
@@ -135,7 +162,7 @@ pub(crate) unsafe fn db_ref<'a>(db: *mut Db) -> Result<Ref<'a, crate::Db>, Error
 ///
 /// # Safety
 /// As for [`db_ref`].
-pub(crate) unsafe fn db_mut<'a>(db: *mut Db) -> Result<RefMut<'a, crate::Db>, Error> {
+pub(crate) unsafe fn db_mut<'a>(db: *mut CDb) -> Result<RefMut<'a, crate::Db>, Error> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { non_null(db.cast_const()) }?;
     handle

@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::os::unix::ffi::OsStrExt;
 
-use super::boundary::{db_mut, db_ref, guard, guard_value, non_null, non_null_mut};
+use super::boundary::{db_mut, db_ref, guard, guard_db, guard_value, non_null, non_null_mut};
+use super::file_ops;
 use super::types::*;
 use crate::db::OpenFlags;
 use crate::error::Error;
@@ -18,7 +19,7 @@ use crate::error::Error;
 pub unsafe extern "C" fn couchstore_open_db(
     filename: *const c_char,
     flags: couchstore_open_flags,
-    db: *mut *mut Db,
+    db: *mut *mut CDb,
 ) -> couchstore_error_t {
     // SAFETY: forwarded from the caller.
     unsafe { couchstore_open_db_ex(filename, flags, std::ptr::null_mut(), db) }
@@ -26,36 +27,51 @@ pub unsafe extern "C" fn couchstore_open_db(
 
 /// Opens (with COUCHSTORE_OPEN_FLAG_CREATE, creates) the database file `filename` and
 /// stores a new handle in `*db`; close it with couchstore_close_file, then release it
-/// with couchstore_free_db. `ops` must be NULL or couchstore_get_default_file_ops():
-/// custom file operations are not supported (COUCHSTORE_ERROR_NOT_SUPPORTED).
+/// with couchstore_free_db. An empty file opened for writing gets its first header
+/// (unless COUCHSTORE_OPEN_FLAG_NO_COMMIT_AT_CREATE); a reader finds none
+/// (COUCHSTORE_ERROR_NO_HEADER).
+///
+/// `ops` NULL or couchstore_get_default_file_ops() means the library's own I/O. Any other
+/// FileOpsInterface does all I/O of the handle, as file_ops.h describes (the setters the
+/// flags ask for are called after its open, and any error of theirs fails the open); it
+/// must outlive the handle.
 ///
 /// # Safety
 /// `filename` must be a NUL-terminated string; `db` must point to writable storage for
-/// a handle pointer.
+/// a handle pointer; `ops` NULL or a live FileOpsInterface.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_open_db_ex(
     filename: *const c_char,
     flags: couchstore_open_flags,
     ops: *mut FileOpsInterface,
-    db: *mut *mut Db,
+    db: *mut *mut CDb,
 ) -> couchstore_error_t {
     guard("couchstore_open_db", || {
         // SAFETY: the caller passes a valid out-pointer or NULL.
         let out = unsafe { non_null_mut(db) }?;
         *out = std::ptr::null_mut();
-        if !ops.is_null() && !std::ptr::eq(ops.cast_const(), &DEFAULT_FILE_OPS) {
-            return Err(Error::NotSupported);
-        }
         if filename.is_null() {
+            return Err(Error::InvalidArguments);
+        }
+        let flags = OpenFlags(flags);
+        if flags.has(OpenFlags::RDONLY) && flags.has(OpenFlags::CREATE) {
             return Err(Error::InvalidArguments);
         }
         // SAFETY: non-NULL and NUL-terminated by the caller's guarantee.
         let name = unsafe { CStr::from_ptr(filename) };
-        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
-        let inner = crate::Db::open(path, OpenFlags(flags))?;
-        let handle = Box::new(Db {
+        // SAFETY: `ops` is NULL or live by the caller's guarantee.
+        let inner = if unsafe { file_ops::is_default(ops) } {
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+            crate::Db::open(path, flags)?
+        } else {
+            // SAFETY: a live ops object that outlives the handle, by the caller's
+            // guarantee.
+            unsafe { file_ops::open_db(ops, name, flags) }?
+        };
+        let handle = Box::new(CDb {
             inner: RefCell::new(inner),
             filename: CString::from(name),
+            last_os_error: std::cell::Cell::new(0),
         });
         *out = Box::into_raw(handle);
         Ok(())
@@ -68,7 +84,7 @@ pub unsafe extern "C" fn couchstore_open_db_ex(
 /// `db` must be NULL or a handle from couchstore_open_db not yet freed; it must not be
 /// used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_free_db(db: *mut Db) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_free_db(db: *mut CDb) -> couchstore_error_t {
     guard("couchstore_free_db", || {
         if db.is_null() {
             return Ok(());
@@ -83,7 +99,7 @@ pub unsafe extern "C" fn couchstore_free_db(db: *mut Db) -> couchstore_error_t {
 ///
 /// # Safety
 /// `db` must be a live handle from couchstore_open_db.
-unsafe fn free_handle(db: *mut Db) -> Result<(), Error> {
+unsafe fn free_handle(db: *mut CDb) -> Result<(), Error> {
     // SAFETY: live handle by the caller's guarantee.
     drop(unsafe { db_mut(db) }?);
     // SAFETY: not borrowed (checked just above), created by Box::into_raw.
@@ -98,9 +114,11 @@ unsafe fn free_handle(db: *mut Db) -> Result<(), Error> {
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_close_file(db: *mut Db) -> couchstore_error_t {
-    // SAFETY: live handle by the caller's guarantee.
-    guard("couchstore_close_file", || unsafe { db_mut(db) }?.close())
+pub unsafe extern "C" fn couchstore_close_file(db: *mut CDb) -> couchstore_error_t {
+    guard_db("couchstore_close_file", db, || {
+        // SAFETY: live handle by the caller's guarantee.
+        unsafe { db_mut(db) }?.close()
+    })
 }
 
 /// Moves the handle to the next older header. If there is none, the handle is closed
@@ -110,7 +128,7 @@ pub unsafe extern "C" fn couchstore_close_file(db: *mut Db) -> couchstore_error_
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_rewind_db_header(db: *mut Db) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_rewind_db_header(db: *mut CDb) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
     unsafe { move_or_free(db, "couchstore_rewind_db_header", crate::Db::rewind) }
 }
@@ -121,7 +139,7 @@ pub unsafe extern "C" fn couchstore_rewind_db_header(db: *mut Db) -> couchstore_
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_fastforward_db_header(db: *mut Db) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_fastforward_db_header(db: *mut CDb) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
     unsafe {
         move_or_free(
@@ -135,7 +153,7 @@ pub unsafe extern "C" fn couchstore_fastforward_db_header(db: *mut Db) -> couchs
 /// # Safety
 /// `db` must be a live handle.
 unsafe fn move_or_free(
-    db: *mut Db,
+    db: *mut CDb,
     name: &'static str,
     step: fn(&mut crate::Db) -> crate::Result<()>,
 ) -> couchstore_error_t {
@@ -151,10 +169,28 @@ unsafe fn move_or_free(
     })
 }
 
-/// The default file operations (the only ones this library accepts).
+/// The library's own POSIX file operations: a process-wide FileOpsInterface, never to
+/// be deleted (create_default_file_ops() makes one the caller owns). Given to
+/// couchstore_open_db_ex (like NULL), the library does that I/O itself without virtual
+/// calls; a caller's ops may wrap them and forward to them.
 #[unsafe(no_mangle)]
 pub extern "C" fn couchstore_get_default_file_ops() -> *mut FileOpsInterface {
-    std::ptr::addr_of!(DEFAULT_FILE_OPS).cast_mut()
+    file_ops::default_ops()
+}
+
+/// The statistics of the handle's file operations (their FHStats), or NULL when they
+/// keep none (the library's own I/O keeps none) or the file is closed. C++ callers see
+/// the original's return type, FileOpsInterface::FHStats*.
+///
+/// # Safety
+/// `db` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_get_db_filestats(db: *mut CDb) -> *mut std::ffi::c_void {
+    // SAFETY: NULL or a live handle by the caller's guarantee.
+    guard_value(std::ptr::null_mut(), || match unsafe { db_ref(db) } {
+        Ok(inner) => file_ops::stats_of(&inner),
+        Err(_) => std::ptr::null_mut(),
+    })
 }
 
 /// Fills `info` with facts about the database as of the handle's current header. Also
@@ -164,13 +200,16 @@ pub extern "C" fn couchstore_get_default_file_ops() -> *mut FileOpsInterface {
 /// `db` must be a live handle; `info` must point to a writable DbInfo. `info->filename`
 /// stays valid until the handle is freed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_db_info(db: *mut Db, info: *mut DbInfo) -> couchstore_error_t {
-    guard("couchstore_db_info", || {
+pub unsafe extern "C" fn couchstore_db_info(
+    db: *mut CDb,
+    info: *mut CDbInfo,
+) -> couchstore_error_t {
+    guard_db("couchstore_db_info", db, || {
         // SAFETY: live handle and writable DbInfo by the caller's guarantee.
         let (handle, out) = unsafe { (non_null(db.cast_const())?, non_null_mut(info)?) };
         // SAFETY: as above.
         let i = unsafe { db_ref(db) }?.info()?;
-        *out = DbInfo {
+        *out = CDbInfo {
             filename: handle.filename.as_ptr(),
             last_sequence: i.last_sequence,
             doc_count: i.doc_count,
@@ -190,7 +229,7 @@ pub unsafe extern "C" fn couchstore_db_info(db: *mut Db, info: *mut DbInfo) -> c
 /// # Safety
 /// `db` must be NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut Db) -> *const c_char {
+pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut CDb) -> *const c_char {
     guard_value(std::ptr::null(), || {
         // SAFETY: NULL or a live handle by the caller's guarantee.
         unsafe { db.as_ref() }.map_or(std::ptr::null(), |h| h.filename.as_ptr())
@@ -202,7 +241,7 @@ pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut Db) -> *const c_cha
 /// # Safety
 /// `db` must be NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_get_header_position(db: *mut Db) -> u64 {
+pub unsafe extern "C" fn couchstore_get_header_position(db: *mut CDb) -> u64 {
     guard_value(0, || {
         // SAFETY: NULL or a live handle by the caller's guarantee.
         unsafe { db_ref(db) }.map_or(0, |d| d.header_position())
@@ -222,9 +261,9 @@ pub extern "C" fn couchstore_encode_periodic_sync_flags(bytes: u64) -> couchstor
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_commit(db: *mut Db) -> couchstore_error_t {
+pub unsafe extern "C" fn couchstore_commit(db: *mut CDb) -> couchstore_error_t {
     // SAFETY: live handle by the caller's guarantee.
-    guard("couchstore_commit", || unsafe { db_mut(db) }?.commit())
+    guard_db("couchstore_commit", db, || unsafe { db_mut(db) }?.commit())
 }
 
 /// Commits like couchstore_commit, storing the caller's `timestamp` in the header.
@@ -232,8 +271,8 @@ pub unsafe extern "C" fn couchstore_commit(db: *mut Db) -> couchstore_error_t {
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> couchstore_error_t {
-    guard("couchstore_commit_ex", || {
+pub unsafe extern "C" fn couchstore_commit_ex(db: *mut CDb, timestamp: u64) -> couchstore_error_t {
+    guard_db("couchstore_commit_ex", db, || {
         // SAFETY: live handle by the caller's guarantee.
         unsafe { db_mut(db) }?.commit_with_timestamp(timestamp)
     })
@@ -245,10 +284,10 @@ pub unsafe extern "C" fn couchstore_commit_ex(db: *mut Db, timestamp: u64) -> co
 /// `target` must be a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_set_purge_seq(
-    target: *mut Db,
+    target: *mut CDb,
     purge_seq: u64,
 ) -> couchstore_error_t {
-    guard("couchstore_set_purge_seq", || {
+    guard_db("couchstore_set_purge_seq", target, || {
         // SAFETY: live handle by the caller's guarantee.
         unsafe { db_mut(target) }?.set_purge_seq(purge_seq)
     })

@@ -5,8 +5,8 @@ use std::mem::size_of;
 
 use super::alloc::{doc_block, docinfo_block};
 use super::boundary::{
-    buf_bytes, bytes, c_alloc, c_free, db_mut, db_ref, guard, guard_value, non_null, non_null_mut,
-    put, sized,
+    buf_bytes, bytes, c_alloc, c_free, db_mut, db_ref, guard_db, guard_value, non_null,
+    non_null_mut, put, sized,
 };
 use super::types::*;
 use crate::db::{NewDoc, SavedDoc};
@@ -20,14 +20,14 @@ use crate::error::Error;
 /// `db` must be a live handle; `doc` NULL or a valid Doc; `info` a valid DocInfo.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_save_document(
-    db: *mut Db,
-    doc: *const Doc,
-    info: *mut DocInfo,
+    db: *mut CDb,
+    doc: *const CDoc,
+    info: *mut CDocInfo,
     options: couchstore_save_options,
 ) -> couchstore_error_t {
     let docs = [doc];
     let infos = [info];
-    guard("couchstore_save_document", || {
+    guard_db("couchstore_save_document", db, || {
         // SAFETY: one-element arrays of the caller's pointers.
         unsafe {
             save(
@@ -53,13 +53,13 @@ pub unsafe extern "C" fn couchstore_save_document(
 /// `docs`, when not NULL, `numDocs` Doc pointers (each NULL or valid).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_save_documents(
-    db: *mut Db,
-    docs: *const *mut Doc,
-    infos: *mut *mut DocInfo,
+    db: *mut CDb,
+    docs: *const *mut CDoc,
+    infos: *mut *mut CDocInfo,
     numDocs: u32,
     options: couchstore_save_options,
 ) -> couchstore_error_t {
-    guard("couchstore_save_documents", || {
+    guard_db("couchstore_save_documents", db, || {
         // SAFETY: forwarded from the caller.
         unsafe {
             save(
@@ -87,16 +87,16 @@ pub unsafe extern "C" fn couchstore_save_documents(
 /// pointers.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_save_documents_and_callback(
-    db: *mut Db,
-    docs: *const *const Doc,
-    infos: *const *mut DocInfo,
+    db: *mut CDb,
+    docs: *const *const CDoc,
+    infos: *const *mut CDocInfo,
     userReqs: *const *mut c_void,
     numDocs: u32,
     options: couchstore_save_options,
     save_cb: save_callback_fn,
     save_cb_ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_save_documents_and_callback", || {
+    guard_db("couchstore_save_documents_and_callback", db, || {
         // SAFETY: forwarded from the caller.
         unsafe {
             save(
@@ -119,9 +119,9 @@ pub unsafe extern "C" fn couchstore_save_documents_and_callback(
 /// As for couchstore_save_documents_and_callback.
 #[allow(clippy::too_many_arguments)]
 unsafe fn save(
-    db: *mut Db,
-    docs: *const *const Doc,
-    infos: *const *mut DocInfo,
+    db: *mut CDb,
+    docs: *const *const CDoc,
+    infos: *const *mut CDocInfo,
     user_reqs: *const *mut c_void,
     n: u32,
     options: couchstore_save_options,
@@ -209,12 +209,12 @@ unsafe fn save(
 /// `db` must be a live handle; `id` must point to `idlen` bytes; `pInfo` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_docinfo_by_id(
-    db: *mut Db,
+    db: *mut CDb,
     id: *const c_void,
     idlen: usize,
-    pInfo: *mut *mut DocInfo,
+    pInfo: *mut *mut CDocInfo,
 ) -> couchstore_error_t {
-    guard("couchstore_docinfo_by_id", || {
+    guard_db("couchstore_docinfo_by_id", db, || {
         // SAFETY: forwarded from the caller.
         let (out, id) = unsafe { (non_null_mut(pInfo)?, bytes(id, idlen)?) };
         *out = std::ptr::null_mut();
@@ -232,11 +232,11 @@ pub unsafe extern "C" fn couchstore_docinfo_by_id(
 /// `db` must be a live handle; `pInfo` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_docinfo_by_sequence(
-    db: *mut Db,
+    db: *mut CDb,
     sequence: u64,
-    pInfo: *mut *mut DocInfo,
+    pInfo: *mut *mut CDocInfo,
 ) -> couchstore_error_t {
-    guard("couchstore_docinfo_by_sequence", || {
+    guard_db("couchstore_docinfo_by_sequence", db, || {
         // SAFETY: forwarded from the caller.
         let out = unsafe { non_null_mut(pInfo) }?;
         *out = std::ptr::null_mut();
@@ -256,13 +256,13 @@ pub unsafe extern "C" fn couchstore_docinfo_by_sequence(
 /// `db` must be a live handle; `id` must point to `idlen` bytes; `pDoc` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_open_document(
-    db: *mut Db,
+    db: *mut CDb,
     id: *const c_void,
     idlen: usize,
-    pDoc: *mut *mut Doc,
+    pDoc: *mut *mut CDoc,
     options: couchstore_open_options,
 ) -> couchstore_error_t {
-    guard("couchstore_open_document", || {
+    guard_db("couchstore_open_document", db, || {
         // SAFETY: forwarded from the caller.
         let (out, key) = unsafe { (non_null_mut(pDoc)?, bytes(id, idlen)?) };
         *out = std::ptr::null_mut();
@@ -286,12 +286,12 @@ pub unsafe extern "C" fn couchstore_open_document(
 /// `db` must be a live handle; `docinfo` valid; `pDoc` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_open_doc_with_docinfo(
-    db: *mut Db,
-    docinfo: *const DocInfo,
-    pDoc: *mut *mut Doc,
+    db: *mut CDb,
+    docinfo: *const CDocInfo,
+    pDoc: *mut *mut CDoc,
     options: couchstore_open_options,
 ) -> couchstore_error_t {
-    guard("couchstore_open_doc_with_docinfo", || {
+    guard_db("couchstore_open_doc_with_docinfo", db, || {
         // SAFETY: forwarded from the caller.
         let (out, info) = unsafe { (non_null_mut(pDoc)?, non_null(docinfo)?) };
         *out = std::ptr::null_mut();
@@ -311,7 +311,7 @@ pub unsafe extern "C" fn couchstore_open_doc_with_docinfo(
 /// # Safety
 /// `doc` must be NULL or from couchstore_open_document / open_doc_with_docinfo.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_free_document(doc: *mut Doc) {
+pub unsafe extern "C" fn couchstore_free_document(doc: *mut CDoc) {
     // SAFETY: one allocation from c_alloc, or NULL.
     guard_value((), || unsafe { c_free(doc.cast()) })
 }
@@ -326,7 +326,7 @@ pub unsafe extern "C" fn couchstore_free_document(doc: *mut Doc) {
 pub unsafe extern "C" fn couchstore_alloc_docinfo(
     id: *const sized_buf,
     rev_meta: *const sized_buf,
-) -> *mut DocInfo {
+) -> *mut CDocInfo {
     guard_value(std::ptr::null_mut(), || {
         // SAFETY: NULL or valid by the caller's guarantee.
         let (id, meta) = unsafe { (id.as_ref(), rev_meta.as_ref()) };
@@ -341,12 +341,12 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(
             id_bytes.map_or(0, <[u8]>::len),
             meta_bytes.map_or(0, <[u8]>::len),
         );
-        let Ok(p) = c_alloc(size_of::<DocInfo>() + id_len + meta_len) else {
+        let Ok(p) = c_alloc(size_of::<CDocInfo>() + id_len + meta_len) else {
             return std::ptr::null_mut();
         };
         // SAFETY: room for the struct and both strings; written whole before use.
         unsafe {
-            let id_at = p.add(size_of::<DocInfo>());
+            let id_at = p.add(size_of::<CDocInfo>());
             let meta_at = put(id_at, id_bytes.unwrap_or(&[]));
             put(meta_at, meta_bytes.unwrap_or(&[]));
             let field = |present: bool, at: *mut u8, len| {
@@ -356,7 +356,7 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(
                     sized(std::ptr::null_mut(), 0)
                 }
             };
-            p.cast::<DocInfo>().write(DocInfo {
+            p.cast::<CDocInfo>().write(CDocInfo {
                 id: field(id_bytes.is_some(), id_at, id_len),
                 db_seq: 0,
                 rev_seq: 0,
@@ -376,7 +376,7 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(
 /// # Safety
 /// `docinfo` must be NULL or a DocInfo this library allocated, not yet freed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_free_docinfo(docinfo: *mut DocInfo) {
+pub unsafe extern "C" fn couchstore_free_docinfo(docinfo: *mut CDocInfo) {
     // SAFETY: one allocation from c_alloc, or NULL.
     guard_value((), || unsafe { c_free(docinfo.cast()) })
 }

@@ -7,13 +7,13 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{db_mut, db_ref, guard, non_null, non_null_mut};
+use super::boundary::{db_mut, db_ref, guard_db, non_null, non_null_mut};
 use super::types::*;
 
 /// Facts of a handle's current header (the original's `cb::couchstore::Header`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct _couchstore_header_info {
+pub struct couchstore_header_info {
     /// On-disk format version: 11, 12 or 13.
     pub version: u32,
     /// Commit timestamp (format 13; 0 before).
@@ -35,8 +35,6 @@ pub struct _couchstore_header_info {
     /// Size of the file as the handle knows it.
     pub file_size: u64,
 }
-/// Facts of a handle's current header.
-pub type couchstore_header_info = _couchstore_header_info;
 
 /// Fills `info` with the facts of the handle's current header.
 ///
@@ -44,17 +42,17 @@ pub type couchstore_header_info = _couchstore_header_info;
 /// `db` must be a live handle; `info` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_get_header_info(
-    db: *mut Db,
+    db: *mut CDb,
     info: *mut couchstore_header_info,
 ) -> couchstore_error_t {
-    guard("couchstore_get_header_info", || {
+    guard_db("couchstore_get_header_info", db, || {
         // SAFETY: live handle and writable struct by the caller's guarantee.
         let (handle, out) = unsafe { (non_null(db.cast_const())?, non_null_mut(info)?) };
         // SAFETY: live handle.
         let inner = unsafe { db_ref(db) }?;
         let i = inner.info()?;
         let h = inner.header();
-        *out = _couchstore_header_info {
+        *out = couchstore_header_info {
             version: u32::from(h.version),
             timestamp: h.timestamp,
             update_seq: h.update_seq,
@@ -70,18 +68,20 @@ pub unsafe extern "C" fn couchstore_get_header_info(
     })
 }
 
-/// Moves the handle to the header at `offset`, which must be a valid header of the
-/// file (COUCHSTORE_ERROR_NO_HEADER, or the checksum/version error, otherwise; the
-/// handle then stays where it was). Uncommitted changes of the handle are dropped.
+/// Moves the handle to the header at `offset` (C++: `cb::couchstore::seek(db, offset)`),
+/// which must be a valid header of the file: an offset that is not a multiple of 4096 is
+/// COUCHSTORE_ERROR_INVALID_ARGUMENTS; one beyond the file, or where no header is,
+/// COUCHSTORE_ERROR_NO_HEADER (or the header's checksum or version error); the handle
+/// then stays where it was. Uncommitted changes of the handle are dropped.
 ///
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_seek_header(
-    db: *mut Db,
+    db: *mut CDb,
     offset: cs_off_t,
 ) -> couchstore_error_t {
-    guard("couchstore_seek_header", || {
+    guard_db("couchstore_seek_header", db, || {
         let offset = u64::try_from(offset).map_err(|_| crate::Error::InvalidArguments)?;
         // SAFETY: live handle.
         unsafe { db_mut(db) }?.seek_header(offset)
@@ -96,9 +96,59 @@ pub unsafe extern "C" fn couchstore_seek_header(
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_seek_newest_header(db: *mut Db) -> couchstore_error_t {
-    guard("couchstore_seek_newest_header", || {
+pub unsafe extern "C" fn couchstore_seek_newest_header(db: *mut CDb) -> couchstore_error_t {
+    guard_db("couchstore_seek_newest_header", db, || {
         // SAFETY: live handle.
         unsafe { db_mut(db) }?.seek_newest()
+    })
+}
+
+/// Moves the handle to the next newer header within the file as it knows it (C++:
+/// `cb::couchstore::seek(db, Direction::Forward)`). COUCHSTORE_ERROR_NO_HEADER when there
+/// is none; the handle then stays where it was (unlike couchstore_fastforward_db_header,
+/// which closes and frees it).
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_seek_next_header(db: *mut CDb) -> couchstore_error_t {
+    guard_db("couchstore_seek_next_header", db, || {
+        // SAFETY: live handle.
+        unsafe { db_mut(db) }?.seek_next()
+    })
+}
+
+/// Moves the handle to the next older header (C++: `cb::couchstore::seek(db,
+/// Direction::Backward)`). COUCHSTORE_ERROR_NO_HEADER when there is none; the handle then
+/// stays where it was (unlike couchstore_rewind_db_header, which closes and frees it).
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_seek_previous_header(db: *mut CDb) -> couchstore_error_t {
+    guard_db("couchstore_seek_previous_header", db, || {
+        // SAFETY: live handle.
+        unsafe { db_mut(db) }?.seek_previous()
+    })
+}
+
+/// Moves the handle to the oldest header holding `seqno` (its update_seq at least
+/// `seqno`), then forward to the last header before the next multiple of `granularity`
+/// of that header's timestamp (C++: `cb::couchstore::seekFirstHeaderContaining`). Only
+/// headers up to the handle's current one count. COUCHSTORE_ERROR_NO_HEADER when none
+/// holds `seqno` (the handle stays); COUCHSTORE_ERROR_INVALID_ARGUMENTS for a granularity
+/// of 0.
+///
+/// # Safety
+/// `db` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_seek_first_header_containing(
+    db: *mut CDb,
+    seqno: u64,
+    granularity: u64,
+) -> couchstore_error_t {
+    guard_db("couchstore_seek_first_header_containing", db, || {
+        // SAFETY: live handle.
+        unsafe { db_mut(db) }?.seek_first_header_containing(seqno, granularity)
     })
 }

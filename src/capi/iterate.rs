@@ -3,7 +3,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::alloc::docinfo_block;
-use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard, opt_buf_bytes};
+use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard_db, opt_buf_bytes};
 use super::types::*;
 use crate::btree::Step;
 use crate::db::TreeWalkItem;
@@ -11,7 +11,7 @@ use crate::error::Error;
 
 /// Lends a copy of `info` to a C callback (`call` receives the block): the block is
 /// freed unless the callback keeps it (returns > 0). Returns the callback's status.
-fn lend(info: &crate::DocInfo, call: impl FnOnce(*mut DocInfo) -> c_int) -> Result<c_int, Error> {
+fn lend(info: &crate::DocInfo, call: impl FnOnce(*mut CDocInfo) -> c_int) -> Result<c_int, Error> {
     let block = docinfo_block(info)?;
     let status = call(block);
     if status <= 0 {
@@ -35,8 +35,8 @@ fn step_for(status: c_int) -> Result<Step, Error> {
 /// # Safety
 /// `cb` must be a valid C callback.
 unsafe fn deliver(
-    cb: unsafe extern "C" fn(*mut Db, *mut DocInfo, *mut c_void) -> c_int,
-    db: *mut Db,
+    cb: unsafe extern "C" fn(*mut CDb, *mut CDocInfo, *mut c_void) -> c_int,
+    db: *mut CDb,
     info: &crate::DocInfo,
     ctx: *mut c_void,
 ) -> Result<Step, Error> {
@@ -52,13 +52,13 @@ unsafe fn deliver(
 /// `db` must be a live handle; `callback` a valid function.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_changes_since(
-    db: *mut Db,
+    db: *mut CDb,
     since: u64,
     options: couchstore_docinfos_options,
     callback: couchstore_changes_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_changes_since", || {
+    guard_db("couchstore_changes_since", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: live handle; valid callback.
         unsafe { db_ref(db) }?
@@ -73,13 +73,13 @@ pub unsafe extern "C" fn couchstore_changes_since(
 /// `db` must be a live handle; `startKeyPtr` NULL or valid; `callback` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_all_docs(
-    db: *mut Db,
+    db: *mut CDb,
     startKeyPtr: *const sized_buf,
     options: couchstore_docinfos_options,
     callback: couchstore_changes_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_all_docs", || {
+    guard_db("couchstore_all_docs", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
         let start = unsafe { opt_buf_bytes(startKeyPtr) }?;
@@ -89,21 +89,21 @@ pub unsafe extern "C" fn couchstore_all_docs(
 }
 
 /// Calls `callback` for each of the `numDocs` sequences that exists, in ascending
-/// order. With RANGES the array holds pairs of inclusive bounds (an odd last one is
-/// ignored).
+/// order. With RANGES the array holds pairs of inclusive bounds (an odd last one
+/// starts a range that runs to the end).
 ///
 /// # Safety
 /// `db` must be a live handle; `sequence` must hold `numDocs` values; `callback` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_docinfos_by_sequence(
-    db: *mut Db,
+    db: *mut CDb,
     sequence: *const u64,
     numDocs: u32,
     options: couchstore_docinfos_options,
     callback: couchstore_changes_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_docinfos_by_sequence", || {
+    guard_db("couchstore_docinfos_by_sequence", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         let n = numDocs as usize;
         // SAFETY: `sequence` holds numDocs values (NULL only with 0).
@@ -119,21 +119,21 @@ pub unsafe extern "C" fn couchstore_docinfos_by_sequence(
 }
 
 /// Calls `callback` for each of the `numDocs` ids that exists, in ascending id order.
-/// With RANGES the array holds pairs of inclusive bounds (an odd last one is ignored).
+/// With RANGES the array holds pairs of inclusive bounds (an odd last one starts a range to the end).
 ///
 /// # Safety
 /// `db` must be a live handle; `ids` must hold `numDocs` valid sized_bufs; `callback`
 /// valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_docinfos_by_id(
-    db: *mut Db,
+    db: *mut CDb,
     ids: *const sized_buf,
     numDocs: u32,
     options: couchstore_docinfos_options,
     callback: couchstore_changes_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_docinfos_by_id", || {
+    guard_db("couchstore_docinfos_by_id", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         let n = numDocs as usize;
         if ids.is_null() && n > 0 {
@@ -156,14 +156,14 @@ pub unsafe extern "C" fn couchstore_docinfos_by_id(
 /// `cb` must be a valid C callback.
 unsafe fn deliver_walk(
     cb: unsafe extern "C" fn(
-        *mut Db,
+        *mut CDb,
         c_int,
-        *const DocInfo,
+        *const CDocInfo,
         u64,
         *const sized_buf,
         *mut c_void,
     ) -> c_int,
-    db: *mut Db,
+    db: *mut CDb,
     item: TreeWalkItem<'_>,
     ctx: *mut c_void,
 ) -> Result<Step, Error> {
@@ -216,13 +216,13 @@ unsafe fn deliver_walk(
 /// `db` must be a live handle; `startDocID` NULL or valid; `callback` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_walk_id_tree(
-    db: *mut Db,
+    db: *mut CDb,
     startDocID: *const sized_buf,
     options: couchstore_docinfos_options,
     callback: couchstore_walk_tree_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_walk_id_tree", || {
+    guard_db("couchstore_walk_id_tree", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
         let start = unsafe { opt_buf_bytes(startDocID) }?;
@@ -239,13 +239,13 @@ pub unsafe extern "C" fn couchstore_walk_id_tree(
 /// `db` must be a live handle; `callback` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_walk_seq_tree(
-    db: *mut Db,
+    db: *mut CDb,
     startSequence: u64,
     options: couchstore_docinfos_options,
     callback: couchstore_walk_tree_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_walk_seq_tree", || {
+    guard_db("couchstore_walk_seq_tree", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: live handle; valid callback.
         unsafe { db_ref(db) }?.walk_seq_tree(startSequence, options, &mut |item| unsafe {
@@ -261,12 +261,12 @@ pub unsafe extern "C" fn couchstore_walk_seq_tree(
 /// `db` must be a live handle; `startLocalID` NULL or valid; `callback` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_walk_local_tree(
-    db: *mut Db,
+    db: *mut CDb,
     startLocalID: *const sized_buf,
     callback: couchstore_walk_tree_callback_fn,
     ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_walk_local_tree", || {
+    guard_db("couchstore_walk_local_tree", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
         let start = unsafe { opt_buf_bytes(startLocalID) }?;
@@ -284,12 +284,12 @@ pub unsafe extern "C" fn couchstore_walk_local_tree(
 /// `db` must be a live handle; `count` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_changes_count(
-    db: *mut Db,
+    db: *mut CDb,
     min_seq: u64,
     max_seq: u64,
     count: *mut u64,
 ) -> couchstore_error_t {
-    guard("couchstore_changes_count", || {
+    guard_db("couchstore_changes_count", db, || {
         // SAFETY: writable by the caller's guarantee (checked non-NULL).
         let out = unsafe { super::boundary::non_null_mut(count) }?;
         // SAFETY: live handle.

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 
 use super::alloc::local_doc_block;
 use super::boundary::{
-    buf_bytes, bytes, c_free, db_mut, db_ref, guard, guard_value, non_null, non_null_mut,
+    buf_bytes, bytes, c_free, db_mut, db_ref, guard_db, guard_value, non_null, non_null_mut,
 };
 use super::types::*;
 
@@ -15,12 +15,12 @@ use super::types::*;
 /// `db` must be a live handle; `id` must point to `idlen` bytes; `lDoc` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_open_local_document(
-    db: *mut Db,
+    db: *mut CDb,
     id: *const c_void,
     idlen: usize,
-    lDoc: *mut *mut LocalDoc,
+    lDoc: *mut *mut CLocalDoc,
 ) -> couchstore_error_t {
-    guard("couchstore_open_local_document", || {
+    guard_db("couchstore_open_local_document", db, || {
         // SAFETY: forwarded from the caller.
         let (out, id) = unsafe { (non_null_mut(lDoc)?, bytes(id, idlen)?) };
         *out = std::ptr::null_mut();
@@ -38,24 +38,66 @@ pub unsafe extern "C" fn couchstore_open_local_document(
 /// `db` must be a live handle; `lDoc` a valid LocalDoc.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_save_local_document(
-    db: *mut Db,
-    lDoc: *mut LocalDoc,
+    db: *mut CDb,
+    lDoc: *mut CLocalDoc,
 ) -> couchstore_error_t {
-    guard("couchstore_save_local_document", || {
+    guard_db("couchstore_save_local_document", db, || {
         // SAFETY: forwarded from the caller.
         let doc = unsafe { non_null(lDoc.cast_const()) }?;
-        let deleted = doc.deleted != 0;
-        // SAFETY: the id buffer of a valid LocalDoc.
-        let id = unsafe { buf_bytes(&doc.id) }?.to_vec();
-        let json = if deleted {
-            Vec::new()
-        } else {
-            // SAFETY: the json buffer of a valid LocalDoc (ignored for a deletion).
-            unsafe { buf_bytes(&doc.json) }?.to_vec()
-        };
-        let local = crate::LocalDoc { id, json, deleted };
+        // SAFETY: a valid LocalDoc.
+        let local = unsafe { read_local(doc) }?;
         // SAFETY: live handle.
         unsafe { db_mut(db) }?.save_local_document(&local)
+    })
+}
+
+/// Copies a C LocalDoc (its json ignored for a deletion).
+///
+/// # Safety
+/// `doc` must be a valid LocalDoc.
+unsafe fn read_local(doc: &CLocalDoc) -> Result<crate::LocalDoc, crate::Error> {
+    let deleted = doc.deleted != 0;
+    Ok(crate::LocalDoc {
+        // SAFETY: the id buffer of a valid LocalDoc.
+        id: unsafe { buf_bytes(&doc.id) }?.to_vec(),
+        json: if deleted {
+            Vec::new()
+        } else {
+            // SAFETY: the json buffer of a valid LocalDoc.
+            unsafe { buf_bytes(&doc.json) }?.to_vec()
+        },
+        deleted,
+    })
+}
+
+/// Saves (or, for those with `deleted` set, deletes) `count` local documents in one
+/// change (C++: cb::couchstore::saveLocalDocuments); for a repeated id the last wins.
+///
+/// # Safety
+/// `db` must be a live handle; `docs` must point to `count` valid LocalDoc pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn couchstore_save_local_documents(
+    db: *mut CDb,
+    docs: *const *mut CLocalDoc,
+    count: usize,
+) -> couchstore_error_t {
+    guard_db("couchstore_save_local_documents", db, || {
+        if docs.is_null() && count > 0 {
+            return Err(crate::Error::InvalidArguments);
+        }
+        let ptrs = if count == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `count` pointers by the caller's guarantee.
+            unsafe { std::slice::from_raw_parts(docs, count) }
+        };
+        let locals = ptrs
+            .iter()
+            // SAFETY: each a valid LocalDoc or NULL (refused).
+            .map(|&p| unsafe { read_local(non_null(p.cast_const())?) })
+            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: live handle.
+        unsafe { db_mut(db) }?.save_local_documents(&locals)
     })
 }
 
@@ -64,7 +106,7 @@ pub unsafe extern "C" fn couchstore_save_local_document(
 /// # Safety
 /// `lDoc` must be NULL or from couchstore_open_local_document, not yet freed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn couchstore_free_local_document(lDoc: *mut LocalDoc) {
+pub unsafe extern "C" fn couchstore_free_local_document(lDoc: *mut CLocalDoc) {
     // SAFETY: one allocation from c_alloc, or NULL.
     guard_value((), || unsafe { c_free(lDoc.cast()) })
 }

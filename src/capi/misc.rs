@@ -32,19 +32,25 @@ unsafe fn copy_out(text: &str, buf: *mut c_char, size: usize) -> Result<(), Erro
     Ok(())
 }
 
-/// Writes into `buf` a description of the last OS error this library met on this
-/// thread (`errno = N: text`). `db` is not needed and may be NULL.
+/// Writes into `buf` a description (`errno = N: text`) of the last OS error behind a
+/// failed call on the handle `db` (an error its FileOpsInterface reported included;
+/// `errno = 0` if none failed), or, with `db` NULL, of the last one this library met on
+/// this thread (say after a failed open).
 ///
 /// # Safety
-/// `buf` must point to `size` writable bytes.
+/// `db` must be NULL or a live handle; `buf` must point to `size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_last_os_error(
-    _db: *const Db,
+    db: *const CDb,
     buf: *mut c_char,
     size: usize,
 ) -> couchstore_error_t {
     guard("couchstore_last_os_error", || {
-        let errno = crate::file::couch_file::last_os_error();
+        // SAFETY: NULL or a live handle by the caller's guarantee.
+        let errno = match unsafe { db.as_ref() } {
+            Some(handle) => handle.last_os_error.get(),
+            None => crate::file::couch_file::last_os_error(),
+        };
         // SAFETY: strerror returns a valid NUL-terminated string for any errno.
         let text = unsafe { CStr::from_ptr(libc::strerror(errno)) }.to_string_lossy();
         // SAFETY: forwarded from the caller.
@@ -59,7 +65,7 @@ pub unsafe extern "C" fn couchstore_last_os_error(
 /// `buf` must point to `size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_last_internal_error(
-    _db: *const Db,
+    _db: *const CDb,
     buf: *mut c_char,
     size: usize,
 ) -> couchstore_error_t {

@@ -8,10 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use super::boundary::{db_mut, guard, non_null, non_null_mut};
+use super::boundary::{db_mut, guard, guard_db, non_null, non_null_mut};
 use super::compact::{
     OwnedHandle, couchstore_compact_flags, couchstore_compact_hook, couchstore_docinfo_hook,
-    couchstore_precommit_hook, filter_hook, precommit_hook, rewrite_hook,
+    couchstore_precommit_hook, filter_hook, precommit_hook, rewrite_hook, status,
 };
 use super::types::*;
 use crate::compact::online::{self, OnlineOptions, Phase, Progress};
@@ -23,20 +23,13 @@ use crate::error::Error;
 /// aborts the replay with that code. The source handle must not be used in the hook.
 pub type couchstore_replay_precopy_hook = Option<
     unsafe extern "C" fn(
-        source: *mut Db,
-        target: *mut Db,
-        info: *const DocInfo,
-        local: *const LocalDoc,
+        source: *mut CDb,
+        target: *mut CDb,
+        info: *const CDocInfo,
+        local: *const CLocalDoc,
         ctx: *mut c_void,
     ) -> couchstore_error_t,
 >;
-
-fn error_from(code: couchstore_error_t) -> Result<(), Error> {
-    match code {
-        COUCHSTORE_SUCCESS => Ok(()),
-        c => Err(Error::from_code(c).unwrap_or(Error::Callback(c))),
-    }
-}
 
 /// Copies into `target` every change in `source` between the source handle's current
 /// header and the header at `end_header_position`, then commits the target with the
@@ -51,8 +44,8 @@ fn error_from(code: couchstore_error_t) -> Result<(), Error> {
 /// `source` and `target` must be live handles; hooks valid functions or NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_replay(
-    source: *mut Db,
-    target: *mut Db,
+    source: *mut CDb,
+    target: *mut CDb,
     end_header_position: u64,
     flush_threshold: usize,
     precopy: couchstore_replay_precopy_hook,
@@ -60,7 +53,7 @@ pub unsafe extern "C" fn couchstore_replay(
     precommit: couchstore_precommit_hook,
     precommit_ctx: *mut c_void,
 ) -> couchstore_error_t {
-    guard("couchstore_replay", || {
+    guard_db("couchstore_replay", source, || {
         // SAFETY: live handles by the caller's guarantee.
         let handle = unsafe { non_null(target.cast_const()) }?;
         // SAFETY: as above.
@@ -70,7 +63,7 @@ pub unsafe extern "C" fn couchstore_replay(
             Box::new(
                 move |info: Option<&crate::DocInfo>, local: Option<&crate::LocalDoc>| {
                     let info_block = info.map(super::alloc::docinfo_block).transpose()?;
-                    let local_c = local.map(|l| LocalDoc {
+                    let local_c = local.map(|l| CLocalDoc {
                         id: super::boundary::sized(l.id.as_ptr().cast_mut(), l.id.len()),
                         json: super::boundary::sized(l.json.as_ptr().cast_mut(), l.json.len()),
                         deleted: c_int::from(l.deleted),
@@ -78,7 +71,7 @@ pub unsafe extern "C" fn couchstore_replay(
                     let info_ptr = info_block.unwrap_or(std::ptr::null_mut());
                     let local_ptr = local_c
                         .as_ref()
-                        .map_or(std::ptr::null(), |l| l as *const LocalDoc);
+                        .map_or(std::ptr::null(), |l| l as *const CLocalDoc);
                     // SAFETY: a valid C hook; the DocInfo block and LocalDoc live for the
                     // call; the block is freed afterwards.
                     let code = unsafe {
@@ -86,7 +79,7 @@ pub unsafe extern "C" fn couchstore_replay(
                         super::boundary::c_free(info_ptr.cast());
                         code
                     };
-                    error_from(code)
+                    status(code)
                 },
             ) as replay::PreCopyHook<'_>
         });
@@ -119,7 +112,7 @@ pub const COUCHSTORE_ONLINE_PHASE_PACED_REPLAY: c_int = 5;
 /// then set the callbacks.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct _couchstore_online_options {
+pub struct couchstore_online_options {
     /// Takes the engine's lock (the one its flusher holds while committing). Required.
     pub lock: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
     /// Releases it. Required.
@@ -159,13 +152,11 @@ pub struct _couchstore_online_options {
     /// At most this many paced rounds; then the final round takes what is left.
     pub max_paced_rounds: u32,
 }
-/// How couchstore_compact_online runs.
-pub type couchstore_online_options = _couchstore_online_options;
 
 /// What couchstore_compact_online did.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct _couchstore_online_stats {
+pub struct couchstore_online_stats {
     /// Documents copied by the initial compaction.
     pub docs_copied: u64,
     /// Catch-up rounds run without the lock.
@@ -189,8 +180,6 @@ pub struct _couchstore_online_stats {
     /// Nanoseconds of the longest hold of the lock, the end included.
     pub longest_lock_hold_ns: u64,
 }
-/// What couchstore_compact_online did.
-pub type couchstore_online_stats = _couchstore_online_stats;
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
 /// backlog before the final round, at most 10 catch-up rounds, lock holds of 10 ms, at
@@ -202,7 +191,7 @@ pub type couchstore_online_stats = _couchstore_online_stats;
 pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore_online_options) {
     // SAFETY: NULL or writable by the caller's guarantee.
     if let Some(o) = unsafe { options.as_mut() } {
-        *o = _couchstore_online_options {
+        *o = couchstore_online_options {
             lock: None,
             unlock: None,
             switch_file: None,
@@ -273,7 +262,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
             // SAFETY: as above.
             Box::new(move || unsafe { unlock(ctx) }),
             // SAFETY: the caller's switch callback, given the target's name.
-            Box::new(move |_| error_from(unsafe { switch(target_filename, ctx) })),
+            Box::new(move |_| status(unsafe { switch(target_filename, ctx) })),
         );
         options.flags = flags;
         options.filter = hook.map(|h| filter_hook(h, handle.clone(), hook_ctx));
@@ -307,7 +296,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
         })?;
         // SAFETY: NULL or writable by the caller's guarantee.
         if let Ok(out) = unsafe { non_null_mut(stats) } {
-            *out = _couchstore_online_stats {
+            *out = couchstore_online_stats {
                 docs_copied: result.compaction.docs_copied,
                 catch_up_rounds: result.catch_up_rounds,
                 bytes_replayed_unlocked: result.bytes_replayed_unlocked,

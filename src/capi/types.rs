@@ -1,8 +1,10 @@
-//! The C types and constants, laid out and numbered exactly as the original's
-//! `couch_common.h`, `error.h` and `couch_db.h`.
+//! The C constants and callback types of the original's `error.h` and `couch_db.h`,
+//! numbered exactly as there (the structs of `couch_common.h` are in [`super::common`]).
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
+
+pub use super::common::*;
 
 /// Error values returned by the API (`COUCHSTORE_SUCCESS` and the
 /// `COUCHSTORE_ERROR_*` codes). Declared as a 32-bit integer, the size of the original's
@@ -52,108 +54,6 @@ pub const COUCHSTORE_ERROR_SCAN_YIELD: couchstore_error_t = -19;
 /// A callback asked the scan to abort.
 pub const COUCHSTORE_ERROR_SCAN_ABORTED: couchstore_error_t = -20;
 
-/// File offsets (64-bit everywhere).
-pub type cs_off_t = i64;
-
-/// Document content metadata flags.
-pub type couchstore_content_meta_flags = u8;
-/// Document contents compressed with Snappy.
-pub const COUCH_DOC_IS_COMPRESSED: couchstore_content_meta_flags = 128;
-/// Document is valid JSON.
-pub const COUCH_DOC_IS_JSON: couchstore_content_meta_flags = 0;
-/// Document was checked and is not valid JSON.
-pub const COUCH_DOC_INVALID_JSON: couchstore_content_meta_flags = 1;
-/// Document was checked and contained reserved keys.
-pub const COUCH_DOC_INVALID_JSON_KEY: couchstore_content_meta_flags = 2;
-/// Document was not checked.
-pub const COUCH_DOC_NON_JSON_MODE: couchstore_content_meta_flags = 3;
-
-/// A generic data blob. Nothing is implied about ownership of the block pointed to.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct _sized_buf {
-    /// The bytes.
-    pub buf: *mut c_char,
-    /// Their number.
-    pub size: usize,
-}
-/// A generic data blob.
-pub type sized_buf = _sized_buf;
-
-/// A document: id and body.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct _doc {
-    /// The id.
-    pub id: sized_buf,
-    /// The body.
-    pub data: sized_buf,
-}
-/// A document: id and body.
-pub type Doc = _doc;
-
-/// Metadata of a document.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct _docinfo {
-    /// Document id.
-    pub id: sized_buf,
-    /// Sequence number in the database.
-    pub db_seq: u64,
-    /// Revision number.
-    pub rev_seq: u64,
-    /// Revision metadata (uninterpreted).
-    pub rev_meta: sized_buf,
-    /// Whether this is a deletion.
-    pub deleted: c_int,
-    /// Content metadata flags.
-    pub content_meta: couchstore_content_meta_flags,
-    /// File offset of the body (0: no body).
-    pub bp: u64,
-    /// Disk space the body occupies (not its length).
-    pub physical_size: usize,
-}
-/// Metadata of a document.
-pub type DocInfo = _docinfo;
-
-/// A local (unreplicated) document.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct _local_doc {
-    /// The id (begins with `_local/`).
-    pub id: sized_buf,
-    /// The JSON body.
-    pub json: sized_buf,
-    /// When saving: delete it instead.
-    pub deleted: c_int,
-}
-/// A local (unreplicated) document.
-pub type LocalDoc = _local_doc;
-
-/// Information about the database as a whole.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct _db_info {
-    /// The path given when opening.
-    pub filename: *const c_char,
-    /// Last sequence number allocated.
-    pub last_sequence: u64,
-    /// Live documents.
-    pub doc_count: u64,
-    /// Deleted documents.
-    pub deleted_count: u64,
-    /// Disk space used by live data.
-    pub space_used: u64,
-    /// Size of the file.
-    pub file_size: u64,
-    /// Offset of the current header.
-    pub header_position: cs_off_t,
-    /// Last purge sequence number.
-    pub purge_seq: u64,
-}
-/// Information about the database as a whole.
-pub type DbInfo = _db_info;
-
 /// Flags for `couchstore_open_db`.
 pub type couchstore_open_flags = u64;
 /// Create the file if it does not exist.
@@ -174,6 +74,13 @@ pub const COUCHSTORE_OPEN_WITH_CUSTOM_BUFFER: couchstore_open_flags = 0xff00;
 pub const COUCHSTORE_OPEN_WITH_CUSTOM_NODESIZE: couchstore_open_flags = 0xff_0000;
 /// fsync after every 1 KiB << (N-1) bytes written (5 bits).
 pub const COUCHSTORE_OPEN_WITH_PERIODIC_SYNC: couchstore_open_flags = 0x1f00_0000;
+/// Ask the file operations for tracing (custom ops: their set_tracing_enabled is
+/// called, and its error fails the open; this library's own I/O ignores it).
+pub const COUCHSTORE_OPEN_WITH_TRACING: couchstore_open_flags = 0x2000_0000;
+/// Ask the file operations to validate writes (as for tracing).
+pub const COUCHSTORE_OPEN_WITH_WRITE_VALIDATION: couchstore_open_flags = 0x4000_0000;
+/// Ask the file operations to mprotect their buffers (as for tracing).
+pub const COUCHSTORE_OPEN_WITH_MPROTECT: couchstore_open_flags = 0x8_0000_0000;
 
 /// Options for saving documents.
 pub type couchstore_save_options = u64;
@@ -202,16 +109,16 @@ pub const COUCHSTORE_TOLERATE_CORRUPTION: couchstore_docinfos_options = 8;
 /// let the library free the DocInfo, a positive value to keep it (free it later with
 /// couchstore_free_docinfo), or a negative value to stop and return that value.
 pub type couchstore_changes_callback_fn =
-    Option<unsafe extern "C" fn(db: *mut Db, docinfo: *mut DocInfo, ctx: *mut c_void) -> c_int>;
+    Option<unsafe extern "C" fn(db: *mut CDb, docinfo: *mut CDocInfo, ctx: *mut c_void) -> c_int>;
 
 /// Called for each node (doc_info NULL, reduce_value set) and each document (doc_info
 /// set, reduce_value NULL) of a tree walk. Return values as for
 /// couchstore_changes_callback_fn.
 pub type couchstore_walk_tree_callback_fn = Option<
     unsafe extern "C" fn(
-        db: *mut Db,
+        db: *mut CDb,
         depth: c_int,
-        doc_info: *const DocInfo,
+        doc_info: *const CDocInfo,
         subtree_size: u64,
         reduce_value: *const sized_buf,
         ctx: *mut c_void,
@@ -222,28 +129,16 @@ pub type couchstore_walk_tree_callback_fn = Option<
 /// with its previous entry (NULL for an insert) and its new one.
 pub type save_callback_fn = Option<
     unsafe extern "C" fn(
-        old_info: *const DocInfo,
-        new_info: *const DocInfo,
+        old_info: *const CDocInfo,
+        new_info: *const CDocInfo,
         ctx: *mut c_void,
         user_req: *mut c_void,
     ),
 >;
 
-/// Custom file operations. This library does its own I/O: only NULL or the pointer
-/// returned by couchstore_get_default_file_ops are accepted.
-pub struct _file_ops_interface {
-    _private: u8,
+/// The caller's file operations: a C++ `FileOpsInterface` (see file_ops.h), opaque
+/// here; every call on it goes through the C++ shim.
+#[repr(C)]
+pub struct FileOpsInterface {
+    _opaque: [u8; 0],
 }
-
-/// The value couchstore_get_default_file_ops returns.
-pub(crate) static DEFAULT_FILE_OPS: FileOpsInterface = _file_ops_interface { _private: 0 };
-/// Custom file operations (opaque; see `_file_ops_interface`).
-pub type FileOpsInterface = _file_ops_interface;
-
-/// An open database handle (opaque).
-pub struct _db {
-    pub(crate) inner: std::cell::RefCell<crate::Db>,
-    pub(crate) filename: std::ffi::CString,
-}
-/// An open database handle (opaque).
-pub type Db = _db;

@@ -5,6 +5,7 @@
 
 pub mod id_sorter;
 pub mod online;
+pub mod pitr;
 pub mod replay;
 pub mod target;
 
@@ -156,6 +157,16 @@ pub fn compact_into(
         0 => id_sorter::DEFAULT_MEMORY,
         n => n,
     };
+    {
+        // Hooks see the source's sequences in the target's header from the start (an
+        // engine's filter compares a tombstone's sequence with the target's update_seq
+        // so it never purges the newest one).
+        let mut t = target.borrow_mut();
+        let h = t.header_mut()?;
+        h.update_seq = src_header.update_seq;
+        h.purge_seq = src_header.purge_seq + u64::from(drop_deletes);
+        h.purge_ptr = src_header.purge_ptr;
+    }
     let mut sorter = IdSorter::new(Path::new(target.borrow().filename()), memory);
     let mut seq_tree = TreeBuilder::new(&BySeqReducer, sizes);
     let mut stats = CompactStats::default();
@@ -291,9 +302,6 @@ pub fn compact_into(
     {
         let mut t = target.borrow_mut();
         let h = t.header_mut()?;
-        h.update_seq = src_header.update_seq;
-        h.purge_seq = src_header.purge_seq + u64::from(drop_deletes);
-        h.purge_ptr = src_header.purge_ptr;
         h.by_seq_root = by_seq_root;
         h.by_id_root = by_id_root;
         h.local_root = local_root;

@@ -6,11 +6,12 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::db::{Db, OpenFlags};
 use crate::error::{Error, Result};
+use crate::file::Backend;
 use crate::file::couch_file::note_os_error;
 
 /// How the target came to be.
@@ -28,11 +29,27 @@ pub enum Origin {
 pub struct TargetFile {
     path: PathBuf,
     origin: Origin,
-    /// A second descriptor on the file this compaction writes: its identity (so a file
-    /// that replaced it at the name is never touched) and, for a taken-over file, the
-    /// means to empty it again.
-    file: File,
+    /// (device, inode) of the file this compaction writes, when the file system tells:
+    /// only that file is ever removed or emptied, never one that replaced it at the name.
+    identity: Option<(u64, u64)>,
     armed: bool,
+}
+
+fn open_error(e: io::Error) -> Error {
+    note_os_error(&e);
+    match e.kind() {
+        io::ErrorKind::NotFound => Error::NoSuchFile,
+        _ => Error::OpenFile,
+    }
+}
+
+/// An existing file at the target's name: OPEN_FILE (EEXIST), the file left alone.
+fn exists() -> Error {
+    open_error(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+fn identity(meta: &fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
 }
 
 impl TargetFile {
@@ -41,13 +58,6 @@ impl TargetFile {
     /// file. A non-empty file, or anything but a regular file, is OPEN_FILE (EEXIST for
     /// `couchstore_last_os_error`) and left untouched.
     pub fn create(path: &Path, flags: OpenFlags) -> Result<(Db, TargetFile)> {
-        let fail = |e: io::Error| {
-            note_os_error(&e);
-            match e.kind() {
-                io::ErrorKind::NotFound => Error::NoSuchFile,
-                _ => Error::OpenFile,
-            }
-        };
         let (file, origin) = match File::options()
             .read(true)
             .write(true)
@@ -57,30 +67,64 @@ impl TargetFile {
             Ok(f) => (f, Origin::Created),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Only an empty regular file is taken over; a symlink is not followed.
-                let meta = fs::symlink_metadata(path).map_err(fail)?;
+                let meta = fs::symlink_metadata(path).map_err(open_error)?;
                 if !meta.file_type().is_file() || meta.len() != 0 {
-                    return Err(fail(e));
+                    return Err(exists());
                 }
                 let f = File::options()
                     .read(true)
                     .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(path)
-                    .map_err(fail)?;
-                let opened = f.metadata().map_err(fail)?;
-                if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) || opened.len() != 0 {
-                    return Err(fail(e));
+                    .map_err(open_error)?;
+                let opened = f.metadata().map_err(open_error)?;
+                if identity(&opened) != identity(&meta) || opened.len() != 0 {
+                    return Err(exists());
                 }
                 (f, Origin::WasEmpty)
             }
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(open_error(e)),
         };
         let guard = TargetFile {
             path: path.to_path_buf(),
             origin,
-            file: file.try_clone().map_err(fail)?,
+            identity: Some(identity(&file.metadata().map_err(open_error)?)),
             armed: true,
         };
         let db = Db::open_created(file, path.to_string_lossy().into_owned(), flags)?;
+        Ok((db, guard))
+    }
+
+    /// [`TargetFile::create`] through the caller's own file operations: `open` opens
+    /// the file with the open flags it is given (CREATE, plus EXCL when no file is
+    /// there) and returns its backend and the flags the database is to be opened with.
+    /// What is at the name is checked by path first, with the same rules; the file the
+    /// ops opened must be empty.
+    pub fn create_with(
+        path: &Path,
+        flags: OpenFlags,
+        open: impl FnOnce(OpenFlags) -> Result<(Box<dyn Backend>, OpenFlags)>,
+    ) -> Result<(Db, TargetFile)> {
+        let origin = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_file() && meta.len() == 0 => Origin::WasEmpty,
+            Ok(_) => return Err(exists()),
+            Err(_) => Origin::Created,
+        };
+        let mut open_flags = OpenFlags(flags.0 | OpenFlags::CREATE);
+        if origin == Origin::Created {
+            open_flags = OpenFlags(open_flags.0 | OpenFlags::EXCL);
+        }
+        let (backend, db_flags) = open(open_flags)?;
+        if backend.size().map_err(open_error)? != 0 {
+            return Err(exists());
+        }
+        let guard = TargetFile {
+            path: path.to_path_buf(),
+            origin,
+            identity: fs::symlink_metadata(path).ok().map(|m| identity(&m)),
+            armed: true,
+        };
+        let db = Db::open_backend(backend, path.to_string_lossy().into_owned(), db_flags)?;
         Ok((db, guard))
     }
 
@@ -94,21 +138,29 @@ impl TargetFile {
         self.armed = false;
     }
 
+    /// Whether the name still names the file this compaction wrote.
+    fn still_ours(&self) -> bool {
+        let there = fs::symlink_metadata(&self.path).ok().map(|m| identity(&m));
+        self.identity.is_some() && there == self.identity
+    }
+
     fn restore(&self) {
+        if !self.still_ours() {
+            return;
+        }
         match self.origin {
             Origin::Created => {
-                // Remove the name only while it still names the file created here (the
-                // engine's switch may have renamed it, and something else may be there).
-                let ours = self.file.metadata().ok().map(|m| (m.dev(), m.ino()));
-                let there = fs::symlink_metadata(&self.path)
-                    .ok()
-                    .map(|m| (m.dev(), m.ino()));
-                if ours.is_some() && ours == there {
-                    let _ = fs::remove_file(&self.path);
-                }
+                let _ = fs::remove_file(&self.path);
             }
             Origin::WasEmpty => {
-                let _ = self.file.set_len(0);
+                if let Ok(f) = File::options()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&self.path)
+                    && f.metadata().ok().map(|m| identity(&m)) == self.identity
+                {
+                    let _ = f.set_len(0);
+                }
             }
         }
     }

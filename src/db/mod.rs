@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::btree::NodeSizes;
 use crate::error::{Error, Result};
-use crate::file::{Backend, CouchFile, FileBackend};
+use crate::file::{Backend, CouchFile, FileBackend, FoundHeader};
 use crate::format::{ByIdReduce, ChecksumKind, FormatVersion, Header};
 
 /// How to open a database: the original's open flags.
@@ -89,7 +89,9 @@ impl Db {
             file_size: file.end(),
         };
         if file.end() == 0 {
-            if !flags.has(OpenFlags::CREATE) || flags.has(OpenFlags::RDONLY) {
+            // An empty file opened for writing gets its first header, CREATE or not, as
+            // the original does; a reader finds no header.
+            if flags.has(OpenFlags::RDONLY) {
                 return Err(Error::NoHeader);
             }
             let version = if flags.has(OpenFlags::LEGACY_CRC) {
@@ -102,11 +104,14 @@ impl Db {
             db.file = Some(file);
             if flags.has(OpenFlags::NO_COMMIT_AT_CREATE) {
                 // The original refuses an empty file it did not just create.
-                return if created {
-                    Ok(db)
-                } else {
-                    Err(Error::NoHeader)
-                };
+                if !created {
+                    return Err(Error::NoHeader);
+                }
+                // Without a header the file still starts with its first block's marker,
+                // as the original writes it: reopened before a commit it is a non-empty
+                // file without a header.
+                db.file_mut()?.write_first_block_marker()?;
+                return Ok(db);
             }
             db.commit()?;
             return Ok(db);
@@ -144,11 +149,18 @@ impl Db {
     /// every call that touches the file returns FILE_CLOSED afterwards. Uncommitted
     /// changes are dropped.
     pub fn close(&mut self) -> Result<()> {
-        if let Some(mut file) = self.file.take() {
-            file.discard_pending();
-            self.header = self.committed.clone();
+        match self.file.take() {
+            Some(file) => {
+                self.header = self.committed.clone();
+                file.close()
+            }
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The file's backend, while the file is open.
+    pub(crate) fn backend(&self) -> Option<&dyn Backend> {
+        self.file.as_ref().map(CouchFile::backend)
     }
 
     /// Whether the file is open.
@@ -253,9 +265,76 @@ impl Db {
         }
     }
 
+    /// Moves to the next newer header within the file as this handle knows it. With none
+    /// (or on a read error) the handle stays where it was: NO_HEADER.
+    pub fn seek_next(&mut self) -> Result<()> {
+        let found = self.file()?.find_header_after(self.header_pos)?;
+        self.drop_uncommitted();
+        self.set_current(found.header, found.pos);
+        Ok(())
+    }
+
+    /// Moves to the next older header. With none the handle stays where it was:
+    /// NO_HEADER.
+    pub fn seek_previous(&mut self) -> Result<()> {
+        let file = self.file()?;
+        if self.header_pos == 0 {
+            return Err(Error::NoHeader);
+        }
+        let found = file.find_header_at_or_before(self.header_pos - 1)?;
+        self.drop_uncommitted();
+        self.set_current(found.header, found.pos);
+        Ok(())
+    }
+
+    /// Moves to the oldest header whose update sequence is at least `seqno`, then
+    /// forward to the last header whose timestamp lies before the next multiple of
+    /// `granularity` above that header's timestamp. Only headers up to the current one
+    /// are considered. NO_HEADER (handle unmoved) when none holds `seqno`;
+    /// INVALID_ARGUMENTS for a granularity of 0.
+    pub fn seek_first_header_containing(&mut self, seqno: u64, granularity: u64) -> Result<()> {
+        if granularity == 0 {
+            return Err(Error::InvalidArguments);
+        }
+        let tip = self.header_pos;
+        if self.header.update_seq < seqno {
+            return Err(Error::NoHeader);
+        }
+        // Headers are ordered by position and their sequences never decrease: walk back
+        // while the previous header still holds `seqno`.
+        let file = self.file()?;
+        let mut first = FoundHeader {
+            header: self.header.clone(),
+            pos: tip,
+        };
+        while first.pos > 0 {
+            match file.find_header_at_or_before(first.pos - 1) {
+                Ok(prev) if prev.header.update_seq >= seqno => first = prev,
+                Ok(_) | Err(Error::NoHeader) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let bucket_end = next_boundary(first.header.timestamp, granularity);
+        let mut chosen = first;
+        while granularity > 1 && chosen.pos < tip {
+            let next = file.find_header_after(chosen.pos)?;
+            if next.pos > tip || next.header.timestamp >= bucket_end {
+                break;
+            }
+            chosen = next;
+        }
+        self.drop_uncommitted();
+        self.set_current(chosen.header, chosen.pos);
+        Ok(())
+    }
+
     /// Moves to the header at `pos`, which must be a valid header of this file
-    /// (otherwise the handle stays where it was and the error is returned).
+    /// (otherwise the handle stays where it was and the error is returned): a position
+    /// that is not a block boundary is INVALID_ARGUMENTS, one without a header NO_HEADER.
     pub fn seek_header(&mut self, pos: u64) -> Result<()> {
+        if !crate::format::block::is_block_start(pos) {
+            return Err(Error::InvalidArguments);
+        }
         // A header beyond the size this handle knows may have been committed since.
         if pos >= self.file()?.end() && !self.has_uncommitted() {
             self.file.as_mut().ok_or(Error::FileClosed)?.refresh_end()?;
@@ -368,6 +447,11 @@ impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// The first multiple of `interval` above `timestamp` (saturating).
+pub(crate) fn next_boundary(timestamp: u64, interval: u64) -> u64 {
+    (timestamp - timestamp % interval).saturating_add(interval)
 }
 
 fn path_string(path: &Path) -> String {

@@ -5,6 +5,7 @@ use super::{Db, Doc, DocInfo, LocalDoc};
 use crate::btree::count::count_range;
 use crate::btree::{KeyRange, SkipLog, Step, WalkEvent, iterate, lookup_sorted, walk};
 use crate::error::{Error, Result};
+use crate::file::AccessTag;
 use crate::format::by_seq;
 use crate::format::compression::decompress_into;
 use crate::format::{BySeqReduce, NodePointer};
@@ -133,7 +134,8 @@ impl Db {
             return Err(Error::DocNotFound);
         }
         let mut data = Vec::new();
-        self.file()?.read_chunk(bp, &mut data)?;
+        self.file()?
+            .read_tagged(AccessTag::Document, bp, &mut data)?;
         if decompress && content_meta & CONTENT_META_COMPRESSED != 0 {
             let mut plain = Vec::new();
             decompress_into(&data, &mut plain)?;
@@ -209,8 +211,8 @@ impl Db {
     }
 
     /// Calls `f` for each of `ids` that exists, in id order. With RANGES, `ids` are pairs
-    /// of inclusive bounds (an odd last id is ignored) and every document in them is
-    /// reported.
+    /// of inclusive bounds and every document in them is reported; an odd last id starts
+    /// a range that runs to the end.
     pub fn docinfos_by_id(
         &self,
         ids: &[&[u8]],
@@ -240,18 +242,23 @@ impl Db {
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         if options & docinfos::RANGES != 0 {
-            for pair in keys.chunks_exact(2) {
-                let mut stopped = false;
-                self.iterate_index(
-                    index,
-                    KeyRange::between(pair[0], pair[1]),
-                    options,
-                    &mut |i| {
-                        let step = f(i)?;
-                        stopped = step == Step::Stop;
-                        Ok(step)
+            // An unpaired last key starts a range that runs to the end of the tree, as
+            // the original's (its python binding's forEachDoc(start, None) relies on it).
+            for pair in keys.chunks(2) {
+                let range = match *pair {
+                    [start, end] => KeyRange::between(start, end),
+                    [start] => KeyRange {
+                        start: Some(start),
+                        end: None,
                     },
-                )?;
+                    _ => unreachable!("chunks of at most two"),
+                };
+                let mut stopped = false;
+                self.iterate_index(index, range, options, &mut |i| {
+                    let step = f(i)?;
+                    stopped = step == Step::Stop;
+                    Ok(step)
+                })?;
                 if stopped {
                     break;
                 }

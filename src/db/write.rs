@@ -264,22 +264,36 @@ impl Db {
     /// does not exist is not an error. Local documents have no sequence numbers and do
     /// not change the document counters.
     pub fn save_local_document(&mut self, doc: &LocalDoc) -> Result<()> {
+        self.save_local_documents(std::slice::from_ref(doc))
+    }
+
+    /// Saves (or deletes, as each one says) several local documents in one change of
+    /// the local tree; for a repeated id the last one wins.
+    pub fn save_local_documents(&mut self, docs: &[LocalDoc]) -> Result<()> {
         self.file_mut()?;
-        if doc.id.len() > MAX_KEY_LEN || doc.json.len() > MAX_VALUE_LEN {
+        if docs
+            .iter()
+            .any(|d| d.id.len() > MAX_KEY_LEN || d.json.len() > MAX_VALUE_LEN)
+        {
             return Err(Error::InvalidArguments);
         }
-        let action = if doc.deleted {
-            Action::Remove(Cow::Borrowed(&doc.id))
-        } else {
-            Action::Insert(Cow::Borrowed(&doc.id), Cow::Borrowed(&doc.json))
-        };
+        let actions = docs
+            .iter()
+            .map(|doc| {
+                if doc.deleted {
+                    Action::Remove(Cow::Borrowed(&doc.id))
+                } else {
+                    Action::Insert(Cow::Borrowed(&doc.id), Cow::Borrowed(&doc.json))
+                }
+            })
+            .collect();
         let before_header = self.header.clone();
         let file = self.file.as_mut().ok_or(Error::FileClosed)?;
         let before_end = file.end();
         let result = modify(
             file,
             self.header.local_root.as_ref(),
-            &ModifyPlan::new(vec![action]),
+            &ModifyPlan::new(actions),
             &LocalReducer,
             self.node_sizes,
             &mut |_, _| Ok(()),

@@ -7,9 +7,26 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+/// What an access of the file is for, told to backends that ask for it (the caller's
+/// file operations count I/O by it). Numbered as the original's `FileTag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AccessTag {
+    /// A speculative access (searching for a header).
+    Empty = 0,
+    /// Reading a header.
+    FileHeader = 1,
+    /// Reading a B-tree node.
+    BTree = 2,
+    /// Reading a document body.
+    Document = 3,
+    /// Any other access.
+    Unknown = 4,
+}
+
 /// Positioned reads and writes on one file. Implementations are shared between threads
 /// only through `&self`, like `pread`/`pwrite` on one descriptor.
-pub trait Backend: Send + Sync + std::fmt::Debug {
+pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
     /// Reads up to `buf.len()` bytes at `pos`; returns how many were read (0 at the end).
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
     /// Writes up to `buf.len()` bytes at `pos`; returns how many were written.
@@ -18,6 +35,17 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn size(&self) -> io::Result<u64>;
     /// Makes everything written so far durable.
     fn sync(&self) -> io::Result<()>;
+    /// Whether [`Backend::tag`] does anything (so callers skip it when not).
+    fn wants_tags(&self) -> bool {
+        false
+    }
+    /// Told what the following accesses are for ([`AccessTag::Unknown`] after them).
+    fn tag(&self, _tag: AccessTag) {}
+    /// Closes the file; the backend is dropped afterwards. Errors are reported to the
+    /// caller of the database's close.
+    fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A real file.

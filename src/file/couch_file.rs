@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
-use super::backend::Backend;
+use super::backend::{AccessTag, Backend};
 use super::chunk_cache::{ChunkCache, DEFAULT_CACHE_BYTES};
 use crate::error::{Error, Result};
 use crate::format::block::{
@@ -32,6 +32,11 @@ thread_local! {
 /// Remembers an OS error for `couchstore_last_os_error` on this thread.
 pub fn note_os_error(e: &io::Error) {
     LAST_OS_ERROR.with(|c| c.set(e.raw_os_error().unwrap_or(libc::EIO)));
+}
+
+/// Forgets the OS error noted on this thread (before a call whose own is wanted).
+pub fn clear_os_error() {
+    LAST_OS_ERROR.with(|c| c.set(0));
 }
 
 /// The errno of the last failed system call made by this library on this thread.
@@ -179,6 +184,38 @@ impl CouchFile {
         Ok(())
     }
 
+    /// Runs `read` with the backend told that its accesses are for `tag`.
+    fn tagged<T>(&self, tag: AccessTag, read: impl FnOnce() -> T) -> T {
+        if !self.backend.wants_tags() {
+            return read();
+        }
+        self.backend.tag(tag);
+        let result = read();
+        self.backend.tag(AccessTag::Unknown);
+        result
+    }
+
+    /// [`CouchFile::read_chunk`], telling the backend what the chunk is (a B-tree node
+    /// or a document body).
+    pub fn read_tagged(&self, tag: AccessTag, pos: u64, out: &mut Vec<u8>) -> Result<()> {
+        self.tagged(tag, || self.read_chunk(pos, out))
+    }
+
+    /// The backend, for the C API's access to the caller's file operations.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// Closes the backend (after dropping what is pending: the caller commits first if
+    /// it wants to keep it).
+    pub fn close(mut self) -> Result<()> {
+        self.discard_pending();
+        self.backend.close().map_err(|e| {
+            note_os_error(&e);
+            Error::FileClose
+        })
+    }
+
     /// Reads the data chunk at `pos` into `out` (replacing its contents) and checks its
     /// checksum. A chunk reaching past the end of the file is CORRUPT; a checksum
     /// mismatch is CHECKSUM_FAIL.
@@ -220,6 +257,10 @@ impl CouchFile {
     /// header marker, or a header whose length is impossible, is NO_HEADER; a checksum
     /// mismatch is CHECKSUM_FAIL; an unsupported version is HEADER_VERSION.
     pub fn read_header_at(&self, pos: u64) -> Result<Header> {
+        self.tagged(AccessTag::FileHeader, || self.read_header_untagged(pos))
+    }
+
+    fn read_header_untagged(&self, pos: u64) -> Result<Header> {
         if !is_block_start(pos) || pos >= self.end {
             return Err(Error::NoHeader);
         }
@@ -268,12 +309,16 @@ impl CouchFile {
     /// Torn or corrupt headers are skipped; a header of an unsupported version stops the
     /// search with HEADER_VERSION; none at all is NO_HEADER.
     pub fn find_header_at_or_before(&self, pos: u64) -> Result<FoundHeader> {
+        self.tagged(AccessTag::Empty, || self.scan_back(pos))
+    }
+
+    fn scan_back(&self, pos: u64) -> Result<FoundHeader> {
         if self.end == 0 {
             return Err(Error::NoHeader);
         }
         let mut block = pos.min(self.end - 1) / BLOCK_SIZE * BLOCK_SIZE;
         loop {
-            match self.read_header_at(block) {
+            match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
                 Err(e) if Self::skippable(e) => {}
                 Err(e) => return Err(e),
@@ -287,9 +332,13 @@ impl CouchFile {
 
     /// Finds the oldest valid header after `pos`, scanning forward block by block.
     pub fn find_header_after(&self, pos: u64) -> Result<FoundHeader> {
+        self.tagged(AccessTag::Empty, || self.scan_forward(pos))
+    }
+
+    fn scan_forward(&self, pos: u64) -> Result<FoundHeader> {
         let mut block = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
         while block < self.end {
-            match self.read_header_at(block) {
+            match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
                 Err(e) if Self::skippable(e) => {}
                 Err(e) => return Err(e),
@@ -324,6 +373,17 @@ impl CouchFile {
             self.flush()?;
         }
         Ok(loc)
+    }
+
+    /// Writes the data marker that starts an empty file's first block, at once (a new
+    /// file created without a header).
+    pub fn write_first_block_marker(&mut self) -> Result<()> {
+        if self.end != 0 {
+            return Ok(());
+        }
+        self.pending.push(DATA_MARKER);
+        self.end = 1;
+        self.flush()
     }
 
     /// Appends a header holding `body` at the next block boundary (zero-filling the gap)

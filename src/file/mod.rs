@@ -8,6 +8,6 @@ pub mod chunk_cache;
 pub mod couch_file;
 pub mod removal;
 
-pub use backend::{Backend, FileBackend, MemoryBackend};
+pub use backend::{AccessTag, Backend, FileBackend, MemoryBackend};
 pub use couch_file::{ChunkLocation, CouchFile, FoundHeader};
 pub use removal::remove_gradually;
