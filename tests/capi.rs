@@ -117,7 +117,13 @@ fn run(exe: &Path, args: &[&std::ffi::OsStr]) -> String {
     } else {
         Command::new(exe)
     };
-    let output = cmd.args(args).output().expect("the test program runs");
+    // cargo puts target/release on LD_LIBRARY_PATH, which would win over the rpath of
+    // the freshly built library (an older libcouchstore.so may be there).
+    let output = cmd
+        .args(args)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("the test program runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -180,7 +186,11 @@ fn refdump_reproduces_every_golden_manifest() {
         let file = golden_dir().join(format!("{name}.couch"));
         // valgrind is slow on the 30000-document file: run that one natively.
         let out = if valgrind && name == "large_v13" {
-            let o = Command::new(&exe).arg(&file).output().unwrap();
+            let o = Command::new(&exe)
+                .arg(&file)
+                .env_remove("LD_LIBRARY_PATH")
+                .output()
+                .unwrap();
             assert!(o.status.success());
             String::from_utf8(o.stdout).unwrap()
         } else {
