@@ -48,11 +48,31 @@ fn compiler(cpp: bool) -> cc::Tool {
         .get_compiler()
 }
 
-/// Compiles `sources` into an executable linked against the shared library.
+/// Compiles `sources` into an executable linked against the shared library, found at
+/// run time through its rpath.
 fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
+    build_into(
+        name,
+        sources,
+        cpp,
+        &library_dir().join("capi-tests"),
+        true,
+        &[],
+    )
+}
+
+/// [`build`] into `out`; without `rpath` the program finds the library only by its
+/// soname, as a program built against the original does.
+fn build_into(
+    name: &str,
+    sources: &[PathBuf],
+    cpp: bool,
+    out: &Path,
+    rpath: bool,
+    extra: &[&str],
+) -> PathBuf {
     let lib = library_dir();
-    let out = lib.join("capi-tests");
-    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(out).unwrap();
     let exe = out.join(name);
     let mut cmd = compiler(cpp).to_command();
     if cpp {
@@ -75,7 +95,8 @@ fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
         ])
         .args(["-Wno-unused-function", "-Wno-missing-field-initializers"]);
     }
-    cmd.arg("-I")
+    cmd.args(extra)
+        .arg("-I")
         .arg(root().join("include"))
         .args(sources)
         .arg("-o")
@@ -83,8 +104,10 @@ fn build(name: &str, sources: &[PathBuf], cpp: bool) -> PathBuf {
         .arg("-L")
         .arg(lib)
         .arg("-lcouchstore")
-        .arg("-lpthread")
-        .arg(format!("-Wl,-rpath,{}", lib.display()));
+        .arg("-lpthread");
+    if rpath {
+        cmd.arg(format!("-Wl,-rpath,{}", lib.display()));
+    }
     let output = cmd.output().expect("the C compiler runs");
     assert!(
         output.status.success(),
@@ -172,14 +195,17 @@ fn c_one_writer_many_readers() {
     c_suite("test_threads");
 }
 
-/// refdump, written for the original's C API, compiles unchanged and prints every golden
-/// manifest (but the two fields only the original's C++ API gives).
+/// refdump, written for the original's C API (and, with REF_CXX, its C++ getHeader),
+/// compiles unchanged and prints every golden manifest, field for field.
 #[test]
 fn refdump_reproduces_every_golden_manifest() {
-    let exe = build(
+    let exe = build_into(
         "refdump",
         &[root().join("../shared/tools/refdump.cc")],
         true,
+        &library_dir().join("capi-tests"),
+        true,
+        &["-DREF_CXX"],
     );
     let valgrind = valgrind_available();
     for name in common::golden_names() {
@@ -196,19 +222,8 @@ fn refdump_reproduces_every_golden_manifest() {
         } else {
             run(&exe, &[file.as_os_str()])
         };
-        let mut got: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut want = common::manifest(&name);
-        for v in [&mut got, &mut want] {
-            let strip = |h: &mut serde_json::Value| {
-                let h = h.as_object_mut().unwrap();
-                h.remove("version");
-                h.remove("timestamp");
-            };
-            strip(&mut v["current"]);
-            for h in v["headers_newest_first"].as_array_mut().unwrap() {
-                strip(h);
-            }
-        }
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want = common::manifest(&name);
         assert!(
             got == want,
             "{name}: refdump output differs from the manifest"
@@ -310,6 +325,26 @@ fn c_online_compaction() {
 }
 
 #[test]
+fn cxx_file_operations() {
+    c_suite("test_fileops");
+}
+
+#[test]
+fn cxx_compaction_and_replay() {
+    c_suite("test_cxx_compact");
+}
+
+#[test]
+fn cxx_mb38428_flow() {
+    c_suite("test_mb38428");
+}
+
+#[test]
+fn cxx_latency_and_raw_helpers() {
+    c_suite("test_latency");
+}
+
+#[test]
 fn cxx_convenience_header() {
     c_suite("test_cxx");
 }
@@ -317,4 +352,114 @@ fn cxx_convenience_header() {
 #[test]
 fn c_misuse() {
     c_suite("test_misuse");
+}
+
+/// Binary compatibility: C++ programs built once, without an rpath, bind to the
+/// library's C++ symbols by the original's mangled names and run against a
+/// libcouchstore.so found through LD_LIBRARY_PATH under its soname.
+#[test]
+fn cxx_programs_run_against_the_library_found_by_soname() {
+    let programs = tempfile::tempdir().unwrap();
+    let spec = golden_dir().join("../spec/exports-89a4eea.tsv");
+    let original: BTreeSet<String> = std::fs::read_to_string(spec)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next().map(str::to_owned))
+        .collect();
+    // A directory holding only the library, as an engine's install would.
+    let libs = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        library_dir().join("libcouchstore.so"),
+        libs.path().join("libcouchstore.so"),
+    )
+    .unwrap();
+    let mut bound = BTreeSet::new();
+    for name in [
+        "test_cxx",
+        "test_mb38428",
+        "test_cxx_compact",
+        "test_fileops",
+    ] {
+        let source = root().join(format!("capi-tests/{name}.cpp"));
+        let exe = build_into(name, &[source], true, programs.path(), false, &[]);
+        let dynamic = String::from_utf8(
+            Command::new("readelf")
+                .arg("-d")
+                .arg(&exe)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(
+            dynamic.contains("Shared library: [libcouchstore.so]"),
+            "{dynamic}"
+        );
+        assert!(
+            !dynamic.contains("RPATH") && !dynamic.contains("RUNPATH"),
+            "{dynamic}"
+        );
+        let undefined = String::from_utf8(
+            Command::new("nm")
+                .args(["-D", "--undefined-only"])
+                .arg(&exe)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        bound.extend(
+            undefined
+                .lines()
+                .filter_map(|l| l.split_whitespace().last())
+                .filter(|s| original.contains(*s))
+                .map(str::to_owned),
+        );
+        let scratch = tempfile::tempdir().unwrap();
+        let run = |lib_path: Option<&Path>| {
+            let mut cmd = Command::new(&exe);
+            cmd.arg(scratch.path())
+                .arg(golden_dir())
+                .env_remove("LD_LIBRARY_PATH");
+            if let Some(p) = lib_path {
+                cmd.env("LD_LIBRARY_PATH", p);
+            }
+            cmd.output().unwrap()
+        };
+        // Without the library on the search path the program does not even start...
+        let without = run(None);
+        assert!(!without.status.success());
+        assert!(
+            String::from_utf8_lossy(&without.stderr).contains("libcouchstore.so"),
+            "{}",
+            String::from_utf8_lossy(&without.stderr)
+        );
+        // ...with it, every test passes.
+        let with = run(Some(libs.path()));
+        let stdout = String::from_utf8_lossy(&with.stdout);
+        assert!(
+            with.status.success() && stdout.trim_end().ends_with(" passed, 0 failed"),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&with.stderr)
+        );
+    }
+    // The programs use the original's C++ API by its mangled names: the cb::couchstore
+    // functions, the deleters, and the eight-parameter couchstore_compact_db_ex.
+    for symbol in [
+        "_ZN2cb10couchstore4seekER2DbNS0_9DirectionE",
+        "_ZN2cb10couchstore4seekER2Dbl",
+        "_ZN2cb10couchstore9getHeaderER2Db",
+        "_ZN2cb10couchstore6replayER2DbS2_mmSt8functionIF18couchstore_error_tS2_S2_PK7DocInfoS7_EES3_IFS4_S2_EE",
+        "_ZN2cb10couchstore12openDatabaseERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEmP16FileOpsInterfaceSt8optionalIlE",
+        "_ZN2cb10couchstore9DbDeleterclEP2Db",
+        "_ZN2cb10couchstore7compactER2DbPKcmSt8functionIFiS2_P7DocInfo9sized_bufEES5_IFiRS7_S8_EEP16FileOpsInterfaceS5_IF18couchstore_error_tS2_EEmmSI_SI_S5_IFSG_S2_S2_PKS6_SK_EESI_",
+        "couchstore_compact_db_ex",
+    ] {
+        assert!(
+            bound.contains(symbol),
+            "{symbol} not used by name: {bound:?}"
+        );
+    }
+    eprintln!("original symbols bound by name: {}", bound.len());
 }

@@ -11,6 +11,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs `cmd` without cargo's LD_LIBRARY_PATH (which holds target/release, where an
+/// older libcouchstore.so may be): programs find the library by their rpath, or by an
+/// LD_LIBRARY_PATH the caller sets after this.
+fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_remove("LD_LIBRARY_PATH");
+    cmd
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("{cmd:?} could not start ({e}); is it installed? .ci/run installs it")
@@ -25,13 +34,13 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn cmake_build(src: &Path, build: &Path, args: &[String]) {
-    run(Command::new("cmake")
+    run(command("cmake")
         .arg("-S")
         .arg(src)
         .arg("-B")
         .arg(build)
         .args(args));
-    run(Command::new("cmake").arg("--build").arg(build).arg("-j2"));
+    run(command("cmake").arg("--build").arg(build).arg("-j2"));
 }
 
 #[test]
@@ -47,7 +56,7 @@ fn install_find_package_ctest_pkg_config() {
             root().join("target/capi").display()
         )],
     );
-    run(Command::new("cmake")
+    run(command("cmake")
         .arg("--install")
         .arg(tmp.path().join("build"))
         .arg("--prefix")
@@ -58,6 +67,10 @@ fn install_find_package_ctest_pkg_config() {
         "include/libcouchstore/couch_db.h",
         "include/libcouchstore/couch_common.h",
         "include/libcouchstore/error.h",
+        "include/libcouchstore/file_ops.h",
+        "include/libcouchstore/couch_latency.h",
+        "include/libcouchstore/visibility.h",
+        "include/libcouchstore/couch_db_cxx.h",
         "include/libcouchstore/couchstore.hpp",
         "bin/couch_dbinfo",
         "bin/couch_dbdump",
@@ -81,7 +94,7 @@ fn install_find_package_ctest_pkg_config() {
             format!("-DCOUCHSTORE_GOLDEN_DIR={}", golden.display()),
         ],
     );
-    let ctest = run(Command::new("ctest")
+    let ctest = run(command("ctest")
         .arg("--test-dir")
         .arg(&tests)
         .arg("--output-on-failure"));
@@ -111,17 +124,17 @@ fn install_find_package_ctest_pkg_config() {
         &[prefix_arg],
     );
     for exe in ["consumer_c", "consumer_cxx", "consumer_static"] {
-        run(Command::new(consumer.join(exe)).arg(tmp.path().join(format!("{exe}.couch"))));
+        run(command(consumer.join(exe)).arg(tmp.path().join(format!("{exe}.couch"))));
     }
     // The shared consumer needs libcouchstore.so by its soname.
-    let dynamic = run(Command::new("readelf")
+    let dynamic = run(command("readelf")
         .arg("-d")
         .arg(consumer.join("consumer_c")));
     assert!(
         dynamic.contains("Shared library: [libcouchstore.so]"),
         "{dynamic}"
     );
-    let dynamic = run(Command::new("readelf")
+    let dynamic = run(command("readelf")
         .arg("-d")
         .arg(consumer.join("consumer_static")));
     assert!(
@@ -131,21 +144,21 @@ fn install_find_package_ctest_pkg_config() {
 
     // A consumer through pkg-config, run with the library found by soname through the
     // loader's search path (no rpath).
-    let pc = run(Command::new("pkg-config")
+    let pc = run(command("pkg-config")
         .args(["--cflags", "--libs", "couchstore"])
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")));
     let exe = tmp.path().join("pkgconfig_consumer");
-    run(Command::new("cc")
+    run(command("cc")
         .arg(root().join("capi-tests/consumer/consumer.c"))
         .arg("-o")
         .arg(&exe)
         .args(pc.split_whitespace()));
-    let out = run(Command::new(&exe)
+    let out = run(command(&exe)
         .arg(tmp.path().join("pc.couch"))
         .env("LD_LIBRARY_PATH", prefix.join("lib")));
     assert!(out.contains("consumer ok"));
     // Without the library on the search path it does not start: it really loads ours.
-    let missing = Command::new(&exe)
+    let missing = command(&exe)
         .arg(tmp.path().join("pc2.couch"))
         .env_remove("LD_LIBRARY_PATH")
         .output()
