@@ -23,6 +23,8 @@ static int batch_size = 100;
 static int flushed_batches; /* guarded by `engine` */
 static int pause_us = 0;
 static long long lock_hold_us = -1; /* -1: the default budget */
+static uint64_t docs_per_hold;      /* 0: a time budget */
+static int backlog_batches = 2;     /* flusher commits waited for during the snapshot */
 
 static void body_for(char *out, size_t n, int key, uint64_t round) {
     snprintf(out, n, "key %d round %llu %.*s", key, (unsigned long long)round, key % 40, "........................................");
@@ -167,7 +169,7 @@ static couchstore_error_t engine_switch(const char *target, void *ctx) {
     return COUCHSTORE_SUCCESS;
 }
 
-/* In the compacting phase, waits until the flusher has committed twice more, so a
+/* In the compacting phase, waits until the flusher has committed backlog_batches more, so a
  * catch-up round has a backlog to replay whatever the timing. */
 static int wait_for_backlog(int phase, uint64_t docs, uint64_t bytes, void *ctx) {
     (void)docs, (void)bytes;
@@ -178,7 +180,7 @@ static int wait_for_backlog(int phase, uint64_t docs, uint64_t bytes, void *ctx)
         int start = flushed_batches, now = start;
         pthread_mutex_unlock(&engine);
         struct timespec ts = {0, 1000000L};
-        while (now < start + 2) {
+        while (now < start + backlog_batches) {
             nanosleep(&ts, NULL);
             pthread_mutex_lock(&engine);
             now = flushed_batches;
@@ -218,6 +220,7 @@ static void run_online(const char *name, int batch, int pause, uint64_t max_byte
     o.max_rounds = rounds;
     o.flush_threshold = 32 * 1024;
     if (lock_hold_us >= 0) o.max_lock_hold_us = (uint64_t)lock_hold_us;
+    o.max_docs_per_hold = docs_per_hold;
     int waited = 0;
     if (max_docs == 0) {
         o.progress = wait_for_backlog;
@@ -250,20 +253,28 @@ TEST(options_defaults) {
     couchstore_online_options_init(&o);
     CHECK(o.lock == NULL && o.unlock == NULL && o.switch_file == NULL && o.progress == NULL);
     CHECK_EQ(o.max_rounds, 10);
-    CHECK_EQ(o.max_lock_hold_us, 10000);
-    CHECK_EQ(o.max_paced_rounds, 200);
+    CHECK_EQ(o.max_lock_hold_us, 5000);
+    CHECK_EQ(o.max_paced_rounds, 0);
+    CHECK_EQ(o.max_docs_per_hold, 0);
 }
 
 TEST(paced_rounds_under_a_small_budget) {
-    /* No round without the lock and a 100 us budget: the backlog goes through paced
-     * rounds (the flusher committing between them), then the final round. */
+    /* No round without the lock and a budget of 250 documents a hold (the flusher
+     * commits 100 at a time): the backlog goes through paced rounds (the flusher
+     * committing between them), none replaying more than the budget, then the final
+     * round. */
     couchstore_online_stats s;
-    lock_hold_us = 100;
+    docs_per_hold = 250;
+    backlog_batches = 20;
     run_online("paced.couch", 100, 0, 0, 0, 0, &s);
-    lock_hold_us = -1;
+    docs_per_hold = 0;
+    backlog_batches = 2;
     CHECK_EQ(s.catch_up_rounds, 0);
-    CHECK(s.paced_rounds >= 1);
+    CHECK(s.paced_rounds >= 2);
     CHECK(s.docs_replayed_paced > 0);
+    CHECK(s.most_docs_per_hold <= 250);
+    CHECK(s.paced_lock_ns > 0 && s.pacing_ns >= s.paced_lock_ns);
+    CHECK(s.flusher_docs_per_sec_paced > 0);
 }
 
 TEST(remove_file_gradually) {

@@ -101,9 +101,38 @@ struct Timing {
     max_lock_hold: Duration,
     /// Flusher batches to wait for while the snapshot is copied (a guaranteed backlog).
     backlog_batches: u64,
+    /// The budget of a hold in documents, instead of `max_lock_hold`.
+    max_docs_per_hold: Option<u64>,
+    /// Makes replay slower than the flusher: a pause at every progress report of a
+    /// replay (one per `flush_threshold` of doc infos).
+    replay_delay: Duration,
+    flush_threshold: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            keys: 5000,
+            batch: 200,
+            initial_batches: 40,
+            pause: Duration::ZERO,
+            max_locked_bytes: 0,
+            max_locked_docs: 0,
+            max_rounds: 0,
+            max_lock_hold: online::DEFAULT_MAX_LOCK_HOLD,
+            backlog_batches: 0,
+            max_docs_per_hold: None,
+            replay_delay: Duration::ZERO,
+            flush_threshold: 64 * 1024,
+        }
+    }
 }
 
 fn run(t: Timing) -> OnlineStats {
+    run_with(t, |_| {})
+}
+
+fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineStats {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
@@ -174,24 +203,32 @@ fn run(t: Timing) -> OnlineStats {
     options.max_locked_docs = t.max_locked_docs;
     options.max_rounds = t.max_rounds;
     options.max_lock_hold = t.max_lock_hold;
-    options.flush_threshold = 64 * 1024;
-    if t.backlog_batches > 0 {
-        // Guarantee a backlog: the snapshot's copy ends only after the flusher has
-        // committed a few times more (it runs without the lock meanwhile).
-        let backlog = t.backlog_batches;
-        let engine = engine.clone();
-        let mut waited = false;
-        options.progress = Some(Box::new(move |p| {
-            if p.phase == Phase::Compacting && !waited {
-                waited = true;
-                let start = engine.lock().unwrap().batches;
-                while engine.lock().unwrap().batches < start + backlog {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+    options.max_docs_per_hold = t.max_docs_per_hold;
+    options.flush_threshold = t.flush_threshold;
+    adjust(&mut options);
+    // Guarantee a backlog: the snapshot's copy ends only after the flusher has committed
+    // a few times more (it runs without the lock meanwhile).
+    let backlog = t.backlog_batches;
+    let delay = t.replay_delay;
+    let engine_for_progress = engine.clone();
+    let mut waited = false;
+    options.progress = Some(Box::new(move |p| {
+        if p.phase == Phase::Compacting && !waited && backlog > 0 {
+            waited = true;
+            let start = engine_for_progress.lock().unwrap().batches;
+            while engine_for_progress.lock().unwrap().batches < start + backlog {
+                std::thread::sleep(Duration::from_millis(1));
             }
-            Ok(())
-        }));
-    }
+        }
+        if matches!(
+            p.phase,
+            Phase::CatchingUp | Phase::PacedReplay | Phase::FinalReplay
+        ) && p.docs > 0
+        {
+            std::thread::sleep(delay);
+        }
+        Ok(())
+    }));
     let stats = compact_online(&source, &target, options).unwrap();
     stop.store(true, Ordering::SeqCst);
     flusher.join().unwrap();
@@ -210,88 +247,127 @@ fn run(t: Timing) -> OnlineStats {
 fn tiny_thresholds_catch_up_round_after_round() {
     let stats = run(Timing {
         keys: 3000,
-        batch: 200,
         initial_batches: 60,
         pause: Duration::from_millis(2),
-        max_locked_bytes: 0,
-        max_locked_docs: 0,
         max_rounds: 4,
         max_lock_hold: Duration::ZERO,
         backlog_batches: 2,
+        ..Timing::default()
     });
     assert!(stats.catch_up_rounds >= 1, "{stats:?}");
+    assert!(stats.catch_up_rounds <= 4, "{stats:?}");
+    assert_eq!(stats.paced_rounds, 0, "{stats:?}");
 }
 
 #[test]
 fn large_thresholds_go_straight_to_the_final_round() {
     let stats = run(Timing {
         keys: 3000,
-        batch: 200,
         initial_batches: 60,
         pause: Duration::from_millis(1),
         max_locked_bytes: u64::MAX,
         max_locked_docs: u64::MAX,
         max_rounds: 10,
         max_lock_hold: Duration::from_secs(10),
-        backlog_batches: 0,
+        ..Timing::default()
     });
     assert_eq!(stats.catch_up_rounds, 0);
+    assert_eq!(stats.paced_rounds, 0);
 }
 
 #[test]
 fn a_flusher_faster_than_the_compactor_still_finishes() {
+    // Thresholds nothing meets and few unlocked rounds: the flusher at full speed
+    // outruns them, and pacing brings the backlog down.
     let stats = run(Timing {
         keys: 20_000,
         batch: 500,
         initial_batches: 80,
-        pause: Duration::ZERO,
         max_locked_bytes: 1,
         max_locked_docs: 1,
         max_rounds: 3,
-        max_lock_hold: online::DEFAULT_MAX_LOCK_HOLD,
-        backlog_batches: 0,
+        backlog_batches: 4,
+        ..Timing::default()
     });
-    assert!(stats.catch_up_rounds <= 3);
-    assert!(stats.longest_lock_hold >= stats.lock_hold);
+    assert!(stats.catch_up_rounds <= 3, "{stats:?}");
 }
 
+/// A backlog far larger than a document budget, the flusher at full speed committing 200
+/// documents at a time: every hold replays at most the budget, and the compaction ends
+/// without a limit on paced rounds.
 #[test]
-fn a_backlog_over_the_hold_budget_is_replayed_in_paced_rounds() {
-    // No catch-up round without the lock and a budget nothing fits in: every part of
-    // the backlog goes through paced rounds (at least the flusher's commit since the
-    // last one plus a quarter each), the final round only takes the last commit.
+fn holds_keep_to_a_document_budget_and_compaction_finishes() {
     let stats = run(Timing {
-        keys: 5000,
-        batch: 300,
-        initial_batches: 40,
-        pause: Duration::ZERO,
-        max_locked_bytes: 0,
-        max_locked_docs: 0,
-        max_rounds: 0,
-        max_lock_hold: Duration::from_micros(100),
-        backlog_batches: 8,
+        backlog_batches: 30,
+        max_docs_per_hold: Some(500),
+        ..Timing::default()
     });
     assert_eq!(stats.catch_up_rounds, 0, "{stats:?}");
+    assert!(stats.paced_rounds >= 3, "{stats:?}");
+    assert!(stats.docs_replayed_paced >= 6000 - 500, "{stats:?}");
+    assert!(stats.most_docs_per_hold <= 500, "{stats:?}");
+    assert!(stats.docs_replayed_locked <= 500, "{stats:?}");
+}
+
+/// Replay made slower than the flusher (a pause at every batch it replays): unlocked
+/// rounds fall behind, pacing takes over, and still no hold replays more than the
+/// budget, and the compaction ends.
+#[test]
+fn a_replay_slower_than_the_flusher_still_keeps_to_the_budget() {
+    let stats = run(Timing {
+        max_rounds: 10,
+        backlog_batches: 20,
+        max_docs_per_hold: Some(600),
+        replay_delay: Duration::from_millis(3),
+        flush_threshold: 4096,
+        ..Timing::default()
+    });
+    assert!(stats.paced_rounds >= 1, "{stats:?}");
+    assert!(stats.most_docs_per_hold <= 600, "{stats:?}");
+    assert!(stats.paced_lock_time > Duration::ZERO, "{stats:?}");
+    assert!(stats.flusher_docs_per_sec_paced > 0.0, "{stats:?}");
+}
+
+/// With a time budget the driver sizes holds by the rate it measures under the lock: a
+/// backlog that does not fit in one budget goes through several holds.
+#[test]
+fn a_time_budget_paces_the_backlog_through_several_holds() {
+    let stats = run(Timing {
+        backlog_batches: 20,
+        max_lock_hold: Duration::from_millis(10),
+        ..Timing::default()
+    });
     assert!(stats.paced_rounds >= 2, "{stats:?}");
-    assert!(stats.docs_replayed_paced >= 1000, "{stats:?}");
-    assert!(stats.longest_lock_hold >= stats.lock_hold);
+    assert!(stats.most_docs_per_hold < 20 * 200, "{stats:?}");
+    assert!(stats.flusher_docs_per_sec_unpaced > 0.0, "{stats:?}");
+}
+
+/// The caller's choice to finish within a number of rounds, whatever the final hold:
+/// with one round allowed, the final round takes the rest.
+#[test]
+fn finishing_within_a_number_of_rounds_is_the_callers_choice() {
+    let stats = run_with(
+        Timing {
+            backlog_batches: 20,
+            max_docs_per_hold: Some(300),
+            ..Timing::default()
+        },
+        |o| o.max_paced_rounds = 1,
+    );
+    assert_eq!(stats.paced_rounds, 1, "{stats:?}");
+    assert!(stats.docs_replayed_locked > 300, "{stats:?}");
 }
 
 #[test]
 fn without_a_budget_the_final_round_takes_the_whole_backlog() {
     let stats = run(Timing {
-        keys: 5000,
-        batch: 300,
-        initial_batches: 40,
         pause: Duration::from_millis(1),
-        max_locked_bytes: 0,
-        max_locked_docs: 0,
-        max_rounds: 0,
         max_lock_hold: Duration::ZERO,
         backlog_batches: 4,
+        ..Timing::default()
     });
     assert_eq!(stats.paced_rounds, 0, "{stats:?}");
-    assert!(stats.docs_replayed_locked >= 1000, "{stats:?}");
+    assert!(stats.docs_replayed_locked >= 600, "{stats:?}");
 }
 
 #[test]

@@ -254,14 +254,23 @@ typedef struct couchstore_online_options {
   void *progress_ctx;
   /**
    * Budget in microseconds for each hold of the lock: while the backlog would take
-   * longer than this to replay, it is replayed in paced rounds of about this length,
-   * the flusher getting a commit in between (0: no paced rounds; default 10 000).
+   * longer than this to replay, it is replayed in paced rounds of at most this
+   * length, the flusher getting one commit in between; the final round starts once
+   * what is left fits. A hold exceeds it only when one flusher commit alone takes
+   * longer to replay: then a hold replays that commit and an eighth more (0: no
+   * paced rounds, the final round replays whatever is left; default 5 000).
    */
   uint64_t max_lock_hold_us;
   /**
-   * At most this many paced rounds; then the final round takes what is left.
+   * Finish within this many paced rounds, whatever the final hold then takes (0, the
+   * default: no limit; the driver paces until what is left fits in one hold).
    */
   uint32_t max_paced_rounds;
+  /**
+   * The budget of a hold in documents instead of time (0, the default: use
+   * max_lock_hold_us).
+   */
+  uint64_t max_docs_per_hold;
 } couchstore_online_options;
 
 /**
@@ -312,6 +321,26 @@ typedef struct couchstore_online_stats {
    * Nanoseconds of the longest hold of the lock, the end included.
    */
   uint64_t longest_lock_hold_ns;
+  /**
+   * The most documents replayed in one hold of the lock.
+   */
+  uint64_t most_docs_per_hold;
+  /**
+   * Nanoseconds the lock was held in paced rounds (what the flusher waited, at most).
+   */
+  uint64_t paced_lock_ns;
+  /**
+   * Nanoseconds from the first paced round to the final one.
+   */
+  uint64_t pacing_ns;
+  /**
+   * Documents the flusher committed per second while not paced, and while paced.
+   */
+  double flusher_docs_per_sec_unpaced;
+  /**
+   * See flusher_docs_per_sec_unpaced.
+   */
+  double flusher_docs_per_sec_paced;
 } couchstore_online_stats;
 
 /**
@@ -1068,8 +1097,8 @@ couchstore_error_t couchstore_replay(Db *source,
 
 /**
  * Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
- * backlog before the final round, at most 10 catch-up rounds, lock holds of 10 ms, at
- * most 200 paced rounds.
+ * backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
+ * limit on paced rounds.
  *
  * # Safety
  * `options` must be NULL or writable.
@@ -1085,11 +1114,16 @@ void couchstore_online_options_init(struct couchstore_online_options *options);
  * `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
  * without the lock, round after round while the backlog exceeds the thresholds and
  * shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
- * replayed in paced rounds, each holding the lock for about that long, the flusher
- * getting a commit in between (a fair lock is needed for that); then under the lock
- * the last delta is replayed and committed and `switch_file` is called; then the lock
- * is released. On error or cancellation the target is removed, the lock
- * released and the source untouched. `stats` (may be NULL) receives the figures.
+ * replayed in paced rounds, each holding the lock for at most that long, the flusher
+ * getting one commit in between (a fair lock is needed for that: with an unfair one
+ * the flusher may wait several holds); then under the lock the last delta is
+ * replayed and committed and `switch_file` is called; then the lock is released.
+ * `progress` is called without the lock while compacting and catching up
+ * (phases 1 and 2) and with it held in paced rounds (5), the final replay (3) and
+ * just before `switch_file` (4); keep it short there. On error or cancellation the
+ * target is removed (an existing file at `target_filename` is never replaced: it must
+ * not exist or be empty), the lock released and the source untouched. `stats` (may
+ * be NULL) receives the figures.
  *
  * # Safety
  * File names must be NUL-terminated strings; `options` valid with its required

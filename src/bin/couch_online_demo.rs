@@ -1,8 +1,9 @@
 //! couch_online_demo: an engine's flusher writing at full speed while its database is
-//! compacted, twice: online (the flusher stalls only for the final locked replay) and
-//! offline (the flusher is blocked for the whole compaction). Prints the flusher's
-//! commit latency before and during each compaction, the catch-up rounds, the time
-//! under the lock, and checks that nothing committed was lost.
+//! compacted: online at several sizes (the flusher stalls only for short holds of its
+//! lock) and offline once (the flusher is blocked for the whole compaction). Prints the
+//! flusher's commit latency before and during each compaction, the catch-up and paced
+//! rounds, the time under the lock, a summary table, and checks that nothing committed
+//! was lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +16,12 @@ use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error};
 
 const USAGE: &str = "\
-usage: couch_online_demo [--size-mb N] [--dir DIR] [--only online|offline]
+usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|offline]
 
-  --size-mb N   size of the database to compact (default 300)
+  --sizes N,..  sizes in MiB of the databases compacted online (default 100,300);
+                the offline compaction runs at the first size
+  --size-mb N   the same as --sizes N
+  --full        sizes 100,300,1024
   --dir DIR     where to put the files (default: a temporary directory here)
   --only MODE   run only the online or only the offline compaction";
 
@@ -67,6 +71,20 @@ fn flush_batch(e: &mut Engine, keys: usize) -> couchstore::Result<()> {
     Ok(())
 }
 
+/// What one compaction under the flusher came to, for the summary table.
+struct Row {
+    size_mb: f64,
+    online: bool,
+    total: Duration,
+    longest_hold: Duration,
+    paced_rounds: u32,
+    most_docs_per_hold: u64,
+    worst_before: Duration,
+    worst_during: Duration,
+    docs_per_sec_before: f64,
+    docs_per_sec_paced: f64,
+}
+
 fn percentiles(mut v: Vec<Duration>) -> String {
     if v.is_empty() {
         return "no commits".into();
@@ -80,6 +98,10 @@ fn percentiles(mut v: Vec<Duration>) -> String {
         at(0.99),
         at(1.0)
     )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 /// Runs the flusher until `stop`; returns when each commit started and how long it
@@ -153,7 +175,7 @@ fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchst
     Ok(())
 }
 
-fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
+fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
     let source = dir.join(if online {
         "online.couch"
     } else {
@@ -181,7 +203,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     }
     let size = std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0);
     println!(
-        "\n=== {} compaction ===",
+        "\n=== {} compaction, {size_mb} MiB ===",
         if online { "online" } else { "offline" }
     );
     println!(
@@ -200,6 +222,18 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     };
     std::thread::sleep(Duration::from_secs(2)); // the flusher's baseline
     let t = Instant::now();
+    let mut row = Row {
+        size_mb: size as f64 / 1048576.0,
+        online,
+        total: Duration::ZERO,
+        longest_hold: Duration::ZERO,
+        paced_rounds: 0,
+        most_docs_per_hold: 0,
+        worst_before: Duration::ZERO,
+        worst_during: Duration::ZERO,
+        docs_per_sec_before: 0.0,
+        docs_per_sec_paced: 0.0,
+    };
     if online {
         let (l1, l2) = (lock.clone(), lock.clone());
         let (eng, src) = (engine.clone(), source.clone());
@@ -229,6 +263,21 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
             stats.docs_replayed_paced,
             stats.longest_lock_hold.as_secs_f64() * 1e3
         );
+        if stats.paced_rounds > 0 {
+            println!(
+                "pacing: {:.2} s, {:.1} ms of it under the lock; most docs in one hold {}; flusher {:.0} docs/s while paced, {:.0} before",
+                stats.pacing.as_secs_f64(),
+                ms(stats.paced_lock_time),
+                stats.most_docs_per_hold,
+                stats.flusher_docs_per_sec_paced,
+                stats.flusher_docs_per_sec_unpaced
+            );
+        }
+        row.total = stats.total;
+        row.longest_hold = stats.longest_lock_hold;
+        row.paced_rounds = stats.paced_rounds;
+        row.most_docs_per_hold = stats.most_docs_per_hold;
+        row.docs_per_sec_paced = stats.flusher_docs_per_sec_paced;
     } else {
         lock.lock();
         let result = Db::open(&source, OpenFlags(OpenFlags::RDONLY))
@@ -237,6 +286,9 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
         let held = t.elapsed();
         lock.unlock();
         let stats = result?;
+        row.total = held;
+        row.longest_hold = held;
+        row.most_docs_per_hold = stats.docs_copied;
         println!(
             "offline compaction: {:.2} s; {} docs copied",
             held.as_secs_f64(),
@@ -255,6 +307,11 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
     stop.store(true, Ordering::SeqCst);
     let commits = handle.join().map_err(|_| Error::Write)?;
     let (before, inside) = split(&commits, t, window_end);
+    row.worst_before = before.iter().copied().max().unwrap_or_default();
+    row.worst_during = inside.iter().copied().max().unwrap_or_default();
+    // Commits per second over the wall time before the compaction started.
+    let first = commits.first().map_or(t, |c| c.0);
+    row.docs_per_sec_before = (before.len() * BATCH) as f64 / (t - first).as_secs_f64();
     println!("flusher before compaction: {}", percentiles(before));
     println!("flusher during compaction: {}", percentiles(inside));
     let e = engine.lock().expect("not poisoned");
@@ -265,35 +322,72 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<()> {
         e.round,
         after as f64 / 1048576.0
     );
-    Ok(())
+    Ok(row)
+}
+
+fn summary(rows: &[Row]) {
+    println!("\n=== summary ===");
+    println!(
+        "| mode | database | compaction | longest hold | paced rounds | most docs in a hold | flusher worst commit: before / during (ratio) | flusher docs/s: before / paced |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let paced = if r.paced_rounds > 0 {
+            format!("{:.0} / {:.0}", r.docs_per_sec_before, r.docs_per_sec_paced)
+        } else {
+            format!("{:.0} / -", r.docs_per_sec_before)
+        };
+        println!(
+            "| {} | {:.0} MiB | {:.1} s | {:.1} ms | {} | {} | {:.1} / {:.1} ms ({:.1}x) | {} |",
+            if r.online { "online" } else { "offline" },
+            r.size_mb,
+            r.total.as_secs_f64(),
+            ms(r.longest_hold),
+            r.paced_rounds,
+            r.most_docs_per_hold,
+            ms(r.worst_before),
+            ms(r.worst_during),
+            r.worst_during.as_secs_f64() / r.worst_before.as_secs_f64(),
+            paced
+        );
+    }
+}
+
+fn parse_sizes(v: Option<&String>) -> Option<Vec<u64>> {
+    let sizes: Option<Vec<u64>> = v?
+        .split(',')
+        .map(|n| n.trim().parse().ok().filter(|&n| n > 0))
+        .collect();
+    sizes.filter(|s| !s.is_empty())
 }
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut size_mb = 300u64;
+    let mut sizes = Some(vec![100u64, 300]);
     let mut dir: Option<PathBuf> = None;
     let mut modes = vec![true, false];
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--size-mb" => size_mb = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--sizes" | "--size-mb" => sizes = parse_sizes(it.next()),
+            "--full" => sizes = Some(vec![100, 300, 1024]),
             "--dir" => dir = it.next().map(PathBuf::from),
             "--only" => match it.next().map(String::as_str) {
                 Some("online") => modes = vec![true],
                 Some("offline") => modes = vec![false],
-                _ => size_mb = 0,
+                _ => sizes = None,
             },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return std::process::ExitCode::SUCCESS;
             }
-            _ => size_mb = 0,
+            _ => sizes = None,
         }
     }
-    if size_mb == 0 {
+    let Some(sizes) = sizes else {
         eprintln!("{USAGE}");
         return std::process::ExitCode::from(2);
-    }
+    };
     let tmp = match tempfile_dir(dir) {
         Ok(t) => t,
         Err(e) => {
@@ -302,14 +396,26 @@ fn main() -> std::process::ExitCode {
         }
     };
     println!(
-        "couch_online_demo: a flusher committing batches of {BATCH} x {BODY} B documents at full speed while a {size_mb} MiB database is compacted"
+        "couch_online_demo: a flusher committing batches of {BATCH} x {BODY} B documents at full speed while databases of {sizes:?} MiB are compacted"
     );
-    for online in modes {
-        if let Err(e) = run(&tmp.0, size_mb, online) {
-            eprintln!("couch_online_demo: {e} ({})", e.code());
-            return std::process::ExitCode::FAILURE;
+    let mut runs: Vec<(u64, bool)> = Vec::new();
+    if modes.contains(&true) {
+        runs.extend(sizes.iter().map(|&s| (s, true)));
+    }
+    if modes.contains(&false) {
+        runs.push((sizes[0], false));
+    }
+    let mut rows = Vec::new();
+    for (size_mb, online) in runs {
+        match run(&tmp.0, size_mb, online) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("couch_online_demo: {e} ({})", e.code());
+                return std::process::ExitCode::FAILURE;
+            }
         }
     }
+    summary(&rows);
     std::process::ExitCode::SUCCESS
 }
 

@@ -61,6 +61,13 @@ impl<'a> ModifyPlan<'a> {
         ModifyPlan { actions: deduped }
     }
 
+    /// A plan from actions already sorted by key without repeats (checked in debug
+    /// builds), so they are not sorted again.
+    pub fn from_sorted(actions: Vec<Action<'a>>) -> Self {
+        debug_assert!(actions.windows(2).all(|w| w[0].key() < w[1].key()));
+        ModifyPlan { actions }
+    }
+
     /// The sorted, de-duplicated actions.
     pub fn actions(&self) -> &[Action<'a>] {
         &self.actions
@@ -238,7 +245,7 @@ fn modify_subtree(
     parent: &mut NodeBuilder<'_>,
 ) -> Result<()> {
     let node = read_node(ctx.file, pos, ctx.file.end())?;
-    let items = node.items().collect::<Result<Vec<_>>>()?;
+    let items = node.item_vec()?;
     // Room for the items plus what the actions add (bounded: an interior node gains
     // only the pointers of split children).
     let mut builder = NodeBuilder::with_capacity(node.kind(), items.len() + actions.len().min(64));

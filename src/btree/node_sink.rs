@@ -5,7 +5,7 @@ use super::node::remember_written;
 use super::reduce::Reducer;
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::compression::compress_into;
+use crate::format::compression::{compress_into, store_literal_into};
 use crate::format::node::ITEM_OVERHEAD;
 use crate::format::pointer::InteriorPointer;
 use crate::format::{NodeKind, NodePointer, NodeWriter};
@@ -60,7 +60,11 @@ impl<'r> NodeSink<'r> {
         }
         self.plain = writer.finish();
         self.compressed.clear();
-        compress_into(&self.plain, &mut self.compressed);
+        if file.literal_nodes() {
+            store_literal_into(&self.plain, &mut self.compressed);
+        } else {
+            compress_into(&self.plain, &mut self.compressed);
+        }
         let loc = file.append_chunk(&self.compressed)?;
         if self.remember {
             remember_written(file, loc.pos, kind, &self.plain);

@@ -21,13 +21,13 @@ impl Reducer for ByIdReducer {
     fn reduce(&self, values: &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>> {
         let mut r = ByIdReduce::default();
         for v in values {
-            let v = ByIdValue::decode(v)?;
-            if v.deleted {
+            let (deleted, size) = ByIdValue::summary(v)?;
+            if deleted {
                 r.deleted += 1;
             } else {
                 r.not_deleted += 1;
             }
-            r.size += v.physical_size;
+            r.size += size;
         }
         Ok(r.encode()?.to_vec())
     }

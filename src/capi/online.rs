@@ -146,11 +146,18 @@ pub struct couchstore_online_options {
     /// Passed to progress.
     pub progress_ctx: *mut c_void,
     /// Budget in microseconds for each hold of the lock: while the backlog would take
-    /// longer than this to replay, it is replayed in paced rounds of about this length,
-    /// the flusher getting a commit in between (0: no paced rounds; default 10 000).
+    /// longer than this to replay, it is replayed in paced rounds of at most this
+    /// length, the flusher getting one commit in between; the final round starts once
+    /// what is left fits. A hold exceeds it only when one flusher commit alone takes
+    /// longer to replay: then a hold replays that commit and an eighth more (0: no
+    /// paced rounds, the final round replays whatever is left; default 5 000).
     pub max_lock_hold_us: u64,
-    /// At most this many paced rounds; then the final round takes what is left.
+    /// Finish within this many paced rounds, whatever the final hold then takes (0, the
+    /// default: no limit; the driver paces until what is left fits in one hold).
     pub max_paced_rounds: u32,
+    /// The budget of a hold in documents instead of time (0, the default: use
+    /// max_lock_hold_us).
+    pub max_docs_per_hold: u64,
 }
 
 /// What couchstore_compact_online did.
@@ -179,11 +186,21 @@ pub struct couchstore_online_stats {
     pub docs_replayed_paced: u64,
     /// Nanoseconds of the longest hold of the lock, the end included.
     pub longest_lock_hold_ns: u64,
+    /// The most documents replayed in one hold of the lock.
+    pub most_docs_per_hold: u64,
+    /// Nanoseconds the lock was held in paced rounds (what the flusher waited, at most).
+    pub paced_lock_ns: u64,
+    /// Nanoseconds from the first paced round to the final one.
+    pub pacing_ns: u64,
+    /// Documents the flusher committed per second while not paced, and while paced.
+    pub flusher_docs_per_sec_unpaced: f64,
+    /// See flusher_docs_per_sec_unpaced.
+    pub flusher_docs_per_sec_paced: f64,
 }
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
-/// backlog before the final round, at most 10 catch-up rounds, lock holds of 10 ms, at
-/// most 200 paced rounds.
+/// backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
+/// limit on paced rounds.
 ///
 /// # Safety
 /// `options` must be NULL or writable.
@@ -204,7 +221,8 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
             progress: None,
             progress_ctx: std::ptr::null_mut(),
             max_lock_hold_us: online::DEFAULT_MAX_LOCK_HOLD.as_micros() as u64,
-            max_paced_rounds: online::DEFAULT_MAX_PACED_ROUNDS,
+            max_paced_rounds: 0,
+            max_docs_per_hold: 0,
         };
     }
 }
@@ -216,11 +234,16 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
 /// `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
 /// without the lock, round after round while the backlog exceeds the thresholds and
 /// shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
-/// replayed in paced rounds, each holding the lock for about that long, the flusher
-/// getting a commit in between (a fair lock is needed for that); then under the lock
-/// the last delta is replayed and committed and `switch_file` is called; then the lock
-/// is released. On error or cancellation the target is removed, the lock
-/// released and the source untouched. `stats` (may be NULL) receives the figures.
+/// replayed in paced rounds, each holding the lock for at most that long, the flusher
+/// getting one commit in between (a fair lock is needed for that: with an unfair one
+/// the flusher may wait several holds); then under the lock the last delta is
+/// replayed and committed and `switch_file` is called; then the lock is released.
+/// `progress` is called without the lock while compacting and catching up
+/// (phases 1 and 2) and with it held in paced rounds (5), the final replay (3) and
+/// just before `switch_file` (4); keep it short there. On error or cancellation the
+/// target is removed (an existing file at `target_filename` is never replaced: it must
+/// not exist or be empty), the lock released and the source untouched. `stats` (may
+/// be NULL) receives the figures.
 ///
 /// # Safety
 /// File names must be NUL-terminated strings; `options` valid with its required
@@ -272,6 +295,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
         options.max_rounds = o.max_rounds;
         options.max_lock_hold = std::time::Duration::from_micros(o.max_lock_hold_us);
         options.max_paced_rounds = o.max_paced_rounds;
+        options.max_docs_per_hold = (o.max_docs_per_hold > 0).then_some(o.max_docs_per_hold);
         options.flush_threshold = o.flush_threshold;
         options.id_sort_memory = o.id_sort_memory;
         if let Some(progress) = o.progress {
@@ -308,6 +332,11 @@ pub unsafe extern "C" fn couchstore_compact_online(
                 paced_rounds: result.paced_rounds,
                 docs_replayed_paced: result.docs_replayed_paced,
                 longest_lock_hold_ns: result.longest_lock_hold.as_nanos() as u64,
+                most_docs_per_hold: result.most_docs_per_hold,
+                paced_lock_ns: result.paced_lock_time.as_nanos() as u64,
+                pacing_ns: result.pacing.as_nanos() as u64,
+                flusher_docs_per_sec_unpaced: result.flusher_docs_per_sec_unpaced,
+                flusher_docs_per_sec_paced: result.flusher_docs_per_sec_paced,
             };
         }
         Ok(())

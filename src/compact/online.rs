@@ -9,11 +9,25 @@
 //!
 //! A flusher that writes about as fast as the compactor replays keeps the backlog from
 //! shrinking below a few of its commits, and replaying those under the lock would stall
-//! it for as long. So when the backlog is still too large for the lock-hold budget
-//! ([`OnlineOptions::max_lock_hold`]), the driver paces the flusher instead: it takes
-//! the lock, replays only as much as fits in the budget, releases it, and repeats. With a
-//! fair lock the flusher gets one commit in between, so each hold drains more than the
-//! flusher adds, and no hold (the final one included) lasts much longer than the budget.
+//! it for as long. So when unlocked rounds stop shrinking the backlog, the driver paces
+//! the flusher: it takes the lock for a hold that replays at most what fits in the
+//! budget ([`OnlineOptions::max_lock_hold`], or [`OnlineOptions::max_docs_per_hold`]),
+//! releases it, and asks for it again at once; with a fair lock the flusher gets exactly
+//! one commit between two holds. Each cycle drains a hold's worth and adds one commit,
+//! so the number of cycles is bounded by the backlog, the budget and the two speeds,
+//! not by a constant. When what is left fits in one hold (or is the flusher's one last
+//! commit), the final round replays it, commits and switches.
+//!
+//! No hold is longer than the budget, but for one case the engine decides: when one of
+//! its commits takes longer than the budget to replay, no budget-sized hold can keep up
+//! with it (it adds a whole commit between any two holds, and the final round must take
+//! a whole one). Then each hold replays a little more than the commit the flusher made
+//! since the last one, so the backlog still shrinks and the holds do not grow with it.
+//! [`OnlineOptions::max_paced_rounds`] lets the caller trade that for an end within a
+//! number of rounds, whatever the final hold then takes.
+//!
+//! Everything the engine waits for (holds) writes B-tree nodes as Snappy literals: a
+//! copy instead of a compression, at the cost of larger nodes in the compacted file.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -35,16 +49,13 @@ pub const DEFAULT_MAX_LOCKED_DOCS: u64 = 10_000;
 /// Default number of catch-up rounds without the lock.
 pub const DEFAULT_MAX_ROUNDS: u32 = 10;
 /// Default budget for each time the driver holds the engine's lock.
-pub const DEFAULT_MAX_LOCK_HOLD: Duration = Duration::from_millis(10);
-/// Default number of paced rounds (lock held, budget-sized replays) before the final
-/// round takes whatever is left.
-pub const DEFAULT_MAX_PACED_ROUNDS: u32 = 200;
+pub const DEFAULT_MAX_LOCK_HOLD: Duration = Duration::from_millis(5);
 /// Share of the budget a paced round spends replaying, and the share the final round's
 /// replay may take (the rest is for its commit and the engine's switch).
 const PACED_SHARE: f64 = 0.8;
 const FINAL_SHARE: f64 = 0.5;
-/// Documents a paced round replays when no replay rate has been measured yet.
-const FIRST_PACED_DOCS: u64 = 1000;
+/// Documents per second assumed for a hold before any replay was timed.
+const FIRST_RATE: f64 = 100_000.0;
 
 /// A fair lock with separate `lock` and `unlock` calls, as the driver's callbacks need:
 /// tickets are served in order, so a flusher that releases and immediately re-takes it
@@ -114,7 +125,7 @@ pub type SwitchHook<'a> = Box<dyn FnMut(&Path) -> Result<()> + 'a>;
 pub type ProgressHook<'a> = Box<dyn FnMut(Progress) -> Result<()> + 'a>;
 
 /// Statistics of an online compaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OnlineStats {
     /// The initial compaction of the snapshot.
     pub compaction: CompactStats,
@@ -136,6 +147,18 @@ pub struct OnlineStats {
     pub lock_hold: Duration,
     /// The longest time the lock was held, paced rounds and the end included.
     pub longest_lock_hold: Duration,
+    /// The most documents replayed in one hold of the lock (paced or final).
+    pub most_docs_per_hold: u64,
+    /// Time the lock was held in paced rounds: how long the flusher waited for it
+    /// (at most) while it was paced.
+    pub paced_lock_time: Duration,
+    /// How long pacing lasted (from the first paced hold to the final one).
+    pub pacing: Duration,
+    /// Documents the flusher committed per second while it was not paced (during the
+    /// snapshot's copy and the unlocked rounds), and while it was paced.
+    pub flusher_docs_per_sec_unpaced: f64,
+    /// See `flusher_docs_per_sec_unpaced`.
+    pub flusher_docs_per_sec_paced: f64,
     /// The whole compaction.
     pub total: Duration,
 }
@@ -165,11 +188,15 @@ pub struct OnlineOptions<'a> {
     /// under the lock always completes).
     pub max_rounds: u32,
     /// Budget for each hold of the lock: while the backlog would take longer than this
-    /// to replay, the driver replays it in paced rounds of about this length (see the
-    /// module documentation). Zero: no paced rounds, the final round replays whatever is
-    /// left. A single commit of the flusher larger than the budget still goes in one hold.
+    /// to replay, the driver paces the flusher with holds of at most this length (see
+    /// the module documentation). Zero: no pacing, the final round replays whatever is
+    /// left.
     pub max_lock_hold: Duration,
-    /// At most this many paced rounds; then the final round replays whatever is left.
+    /// The budget of a hold in documents instead (when set, `max_lock_hold` is not
+    /// used): for engines that know what their commits cost, and for tests.
+    pub max_docs_per_hold: Option<u64>,
+    /// Finish within this many paced rounds, whatever the final hold then takes (0, the
+    /// default: no such limit; the driver paces until the backlog fits in a hold).
     pub max_paced_rounds: u32,
     /// Replay batch size in bytes of doc infos (0: the default).
     pub flush_threshold: usize,
@@ -181,7 +208,8 @@ pub struct OnlineOptions<'a> {
 
 impl<'a> OnlineOptions<'a> {
     /// Options with the given lock and switch callbacks and default thresholds
-    /// (1 MiB, 10 000 sequence numbers, 10 rounds, 10 ms lock holds, 200 paced rounds).
+    /// (1 MiB, 10 000 sequence numbers, 10 rounds, 5 ms lock holds, no limit on paced
+    /// rounds).
     pub fn new(lock: LockHook<'a>, unlock: LockHook<'a>, switch: SwitchHook<'a>) -> Self {
         OnlineOptions {
             flags: 0,
@@ -194,7 +222,8 @@ impl<'a> OnlineOptions<'a> {
             max_locked_docs: DEFAULT_MAX_LOCKED_DOCS,
             max_rounds: DEFAULT_MAX_ROUNDS,
             max_lock_hold: DEFAULT_MAX_LOCK_HOLD,
-            max_paced_rounds: DEFAULT_MAX_PACED_ROUNDS,
+            max_docs_per_hold: None,
+            max_paced_rounds: 0,
             flush_threshold: 0,
             id_sort_memory: 0,
             progress: None,
@@ -255,137 +284,97 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         let _guard = locked(&mut o.lock, &mut o.unlock);
         Db::open(source, OpenFlags(OpenFlags::RDONLY))?
     };
+    let start_seq = src.header().update_seq;
     let (target, target_file) = TargetFile::create(target_path, target_open_flags(&src, o.flags))?;
     let target = wrap(target);
+    let mut progress = o.progress.take();
 
     // The snapshot, without the lock.
-    let mut progress = o.progress.take();
-    let compaction = {
-        let report = progress.as_mut().map(|p| {
-            Box::new(move |s: &CompactStats| {
-                p(Progress {
-                    phase: Phase::Compacting,
-                    docs: s.docs_copied,
-                    bytes: s.body_bytes,
-                })
-            }) as super::ProgressHook<'_>
-        });
-        let options = CompactOptions {
-            flags: o.flags,
-            filter: o.filter.take(),
-            rewrite: o.rewrite.take(),
-            precommit: None,
-            progress: report,
-            id_sort_memory: o.id_sort_memory,
-        };
-        compact_into(&src, &target, options)?
-    };
-    stats.compaction = compaction;
-
+    stats.compaction = snapshot(&src, &target, &mut o, &mut progress)?;
     // Catch up without the lock while the backlog is large and shrinking.
     let mut rate = ReplayRate::default();
-    let mut last_backlog = u64::MAX;
-    loop {
-        let (end_pos, end) = src.newest_header()?;
-        let backlog_bytes = end_pos.saturating_sub(src.header_position());
-        let backlog_docs = end.update_seq.saturating_sub(src.header().update_seq);
-        let small = backlog_bytes <= o.max_locked_bytes && backlog_docs <= o.max_locked_docs;
-        // A round that left at least 90% of the previous backlog: the flusher writes as
-        // fast as we replay, and only pacing it will bring the backlog down.
-        let stuck = backlog_docs.saturating_mul(10) >= last_backlog.saturating_mul(9);
-        if end_pos == src.header_position()
-            || small
-            || stuck
-            || stats.catch_up_rounds >= o.max_rounds
-        {
-            break;
-        }
-        let round_started = Instant::now();
-        let r = replay_step(
-            &mut src,
-            &target,
-            end_pos,
-            Phase::CatchingUp,
-            o.flush_threshold,
-            &mut progress,
-            Span::default(),
-        )?;
-        rate.observe(r.docs, round_started.elapsed());
-        last_backlog = backlog_docs;
-        stats.catch_up_rounds += 1;
-        stats.bytes_replayed_unlocked += r.source_bytes;
-        stats.docs_replayed_unlocked += r.docs;
-    }
+    catch_up(&mut src, &target, &o, &mut progress, &mut stats, &mut rate)?;
+    let unpaced = started.elapsed();
+    let (_, newest) = src.newest_header()?;
+    stats.flusher_docs_per_sec_unpaced =
+        per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
-    // Everything up to this sequence of the source is in the target.
+    // Paced rounds, then the final one.
+    let paced_from = src.header().update_seq;
+    let pacing_started = Instant::now();
     let mut replayed_seq = src.header().update_seq;
     let mut last_end_seq: Option<u64> = None;
+    let mut syncing = BackgroundSync::default();
     loop {
-        // Make what was replayed so far durable now, so the commit under the lock only
-        // has the last delta to fsync.
-        target.borrow_mut().sync_data()?;
+        let budget = HoldBudget::of(&o, &rate);
+        // What was replayed is made durable by another thread while this one waits for
+        // the lock (the flusher commits meanwhile), so the final commit only has its own
+        // delta to fsync. Not here on this thread: the flusher commits freely while the
+        // driver works without the lock, and pacing holds it to one commit per hold only
+        // while the driver asks for the lock again at once.
+        syncing.wait()?;
+        syncing.start(target.borrow_mut().flush_for_background_sync()?);
         let guard = locked(&mut o.lock, &mut o.unlock);
         let hold_started = Instant::now();
         let (end_pos, end) = src.newest_header()?;
-        let backlog = end.update_seq.saturating_sub(replayed_seq);
-        let budget = o.max_lock_hold.as_secs_f64();
-        // What the flusher added since the last hold: a paced round replays more than
-        // that, or the backlog would never shrink.
-        let added = last_end_seq.map_or(0, |s| end.update_seq.saturating_sub(s));
-        let min_round = added + added / 4 + 1;
-        let fits = match rate.docs_per_sec() {
-            // Once the last paced round caught up, the backlog is the flusher's one
-            // commit since: it cannot get smaller, so the final round takes it.
-            Some(r) => {
-                backlog as f64 <= r * budget * FINAL_SHARE
-                    || (last_end_seq.is_some() && backlog <= added + added / 16)
+        // What the flusher committed since the last hold (one commit, with a fair lock).
+        let added = last_end_seq.map(|s| end.update_seq.saturating_sub(s));
+        let decision = next_hold(HoldState {
+            backlog: end.update_seq.saturating_sub(replayed_seq),
+            added,
+            budget,
+            paced_rounds: stats.paced_rounds,
+            finish_within: (o.max_paced_rounds > 0).then_some(o.max_paced_rounds),
+        });
+        target.borrow_mut().set_literal_nodes(true)?;
+        let docs = match decision {
+            Hold::Final => {
+                // Everything before the final delta is durable before it is committed.
+                syncing.wait()?;
+                let r = replay_step(
+                    &mut src,
+                    &target,
+                    end_pos,
+                    Phase::FinalReplay,
+                    o.flush_threshold,
+                    &mut progress,
+                    Span {
+                        after_seq: Some(replayed_seq),
+                        max_docs: None,
+                        commit: true,
+                    },
+                )?;
+                if target.borrow().has_uncommitted() {
+                    // Nothing new since the last round, which left the target uncommitted.
+                    let timestamp = src.header().timestamp;
+                    target.borrow_mut().commit_unpublished(timestamp)?;
+                }
+                stats.bytes_replayed_locked = r.source_bytes;
+                stats.docs_replayed_locked = r.docs;
+                if let Some(p) = progress.as_mut() {
+                    p(Progress {
+                        phase: Phase::Switching,
+                        docs: 0,
+                        bytes: 0,
+                    })?;
+                }
+                drop(target);
+                (o.switch)(target_path)?;
+                target_file.keep();
+                stats.lock_hold = hold_started.elapsed();
+                stats.longest_lock_hold = stats.longest_lock_hold.max(stats.lock_hold);
+                stats.most_docs_per_hold = stats.most_docs_per_hold.max(r.docs);
+                drop(guard);
+                if stats.paced_rounds > 0 {
+                    stats.pacing = pacing_started.elapsed();
+                    stats.flusher_docs_per_sec_paced =
+                        per_sec(end.update_seq.saturating_sub(paced_from), stats.pacing);
+                }
+                break;
             }
-            None => backlog <= o.max_locked_docs.min(FIRST_PACED_DOCS),
+            Hold::Paced { docs } => docs,
         };
-        if fits || budget == 0.0 || stats.paced_rounds >= o.max_paced_rounds {
-            // The last delta, the commit and the switch.
-            let r = replay_step(
-                &mut src,
-                &target,
-                end_pos,
-                Phase::FinalReplay,
-                o.flush_threshold,
-                &mut progress,
-                Span {
-                    after_seq: Some(replayed_seq),
-                    max_docs: None,
-                    commit: true,
-                },
-            )?;
-            if target.borrow().has_uncommitted() {
-                // Nothing new since the last round, which left the target uncommitted.
-                let timestamp = src.header().timestamp;
-                target.borrow_mut().commit_unpublished(timestamp)?;
-            }
-            stats.bytes_replayed_locked = r.source_bytes;
-            stats.docs_replayed_locked = r.docs;
-            if let Some(p) = progress.as_mut() {
-                p(Progress {
-                    phase: Phase::Switching,
-                    docs: 0,
-                    bytes: 0,
-                })?;
-            }
-            drop(target);
-            (o.switch)(target_path)?;
-            target_file.keep();
-            stats.lock_hold = hold_started.elapsed();
-            stats.longest_lock_hold = stats.longest_lock_hold.max(stats.lock_hold);
-            drop(guard);
-            break;
-        }
-        // A paced round: as much of the backlog as fits in the budget.
-        let in_budget = match rate.docs_per_sec() {
-            Some(r) => ((r * budget * PACED_SHARE) as u64).max(1),
-            None => FIRST_PACED_DOCS,
-        };
-        // A budget shorter than replaying one of the flusher's commits is overrun.
-        let allowance = in_budget.max(min_round);
+        // A paced round: the flusher waits while a hold's worth is replayed.
         last_end_seq = Some(end.update_seq);
         let round_started = Instant::now();
         let r = replay_step(
@@ -397,10 +386,11 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut progress,
             Span {
                 after_seq: Some(replayed_seq),
-                max_docs: Some(allowance),
+                max_docs: Some(docs),
                 commit: false,
             },
         )?;
+        target.borrow_mut().set_literal_nodes(false)?;
         // Under the lock the flusher is stopped: this is the rate the budget is about.
         rate = ReplayRate {
             docs: r.docs,
@@ -409,11 +399,219 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         replayed_seq = r.through_seq;
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += r.docs;
-        stats.longest_lock_hold = stats.longest_lock_hold.max(hold_started.elapsed());
+        stats.most_docs_per_hold = stats.most_docs_per_hold.max(r.docs);
+        let held = hold_started.elapsed();
+        stats.paced_lock_time += held;
+        stats.longest_lock_hold = stats.longest_lock_hold.max(held);
         drop(guard);
     }
     stats.total = started.elapsed();
     Ok(stats)
+}
+
+/// Compacts the source's snapshot into the target, reporting progress as Compacting.
+fn snapshot(
+    src: &Db,
+    target: &RefCell<Db>,
+    o: &mut OnlineOptions<'_>,
+    progress: &mut Option<ProgressHook<'_>>,
+) -> Result<CompactStats> {
+    let report = progress.as_mut().map(|p| {
+        Box::new(move |s: &CompactStats| {
+            p(Progress {
+                phase: Phase::Compacting,
+                docs: s.docs_copied,
+                bytes: s.body_bytes,
+            })
+        }) as super::ProgressHook<'_>
+    });
+    let options = CompactOptions {
+        flags: o.flags,
+        filter: o.filter.take(),
+        rewrite: o.rewrite.take(),
+        precommit: None,
+        progress: report,
+        id_sort_memory: o.id_sort_memory,
+    };
+    compact_into(src, target, options)
+}
+
+/// Catch-up rounds without the lock, while the backlog is over the thresholds and each
+/// round shrinks it by more than a tenth.
+fn catch_up(
+    src: &mut Db,
+    target: &RefCell<Db>,
+    o: &OnlineOptions<'_>,
+    progress: &mut Option<ProgressHook<'_>>,
+    stats: &mut OnlineStats,
+    rate: &mut ReplayRate,
+) -> Result<()> {
+    let mut last_backlog = u64::MAX;
+    loop {
+        let (end_pos, end) = src.newest_header()?;
+        let backlog_bytes = end_pos.saturating_sub(src.header_position());
+        let backlog_docs = end.update_seq.saturating_sub(src.header().update_seq);
+        let small = backlog_bytes <= o.max_locked_bytes && backlog_docs <= o.max_locked_docs;
+        if end_pos == src.header_position()
+            || small
+            || stuck(backlog_docs, last_backlog)
+            || stats.catch_up_rounds >= o.max_rounds
+        {
+            return Ok(());
+        }
+        let round_started = Instant::now();
+        let r = replay_step(
+            src,
+            target,
+            end_pos,
+            Phase::CatchingUp,
+            o.flush_threshold,
+            progress,
+            Span::default(),
+        )?;
+        rate.observe(r.docs, round_started.elapsed());
+        last_backlog = backlog_docs;
+        stats.catch_up_rounds += 1;
+        stats.bytes_replayed_unlocked += r.source_bytes;
+        stats.docs_replayed_unlocked += r.docs;
+    }
+}
+
+/// A round that left at least 90% of the previous backlog: the flusher writes about as
+/// fast as unlocked rounds replay, and only pacing it brings the backlog down.
+pub(crate) fn stuck(backlog: u64, previous: u64) -> bool {
+    backlog.saturating_mul(10) >= previous.saturating_mul(9)
+}
+
+fn per_sec(docs: u64, time: Duration) -> f64 {
+    if time.is_zero() {
+        0.0
+    } else {
+        docs as f64 / time.as_secs_f64()
+    }
+}
+
+/// What one hold of the lock may replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum HoldBudget {
+    /// No pacing: the final round takes whatever is left.
+    Unlimited,
+    /// At most this many documents in a paced hold, and this many in the final one
+    /// (which also commits and switches).
+    Docs { paced: u64, last: u64 },
+}
+
+impl HoldBudget {
+    /// The budget of the next hold: the explicit document budget, or what the time
+    /// budget allows at the rate replays ran under the lock.
+    fn of(o: &OnlineOptions<'_>, rate: &ReplayRate) -> HoldBudget {
+        if let Some(docs) = o.max_docs_per_hold {
+            let docs = docs.max(1);
+            return HoldBudget::Docs {
+                paced: docs,
+                last: docs,
+            };
+        }
+        if o.max_lock_hold.is_zero() {
+            return HoldBudget::Unlimited;
+        }
+        let per_sec = rate.docs_per_sec().unwrap_or(FIRST_RATE);
+        let budget = o.max_lock_hold.as_secs_f64();
+        HoldBudget::Docs {
+            paced: ((per_sec * budget * PACED_SHARE) as u64).max(1),
+            last: ((per_sec * budget * FINAL_SHARE) as u64).max(1),
+        }
+    }
+}
+
+/// What the driver knows when it has just taken the lock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HoldState {
+    /// Documents committed and not yet replayed.
+    pub backlog: u64,
+    /// Documents the flusher committed since the previous hold (None before the first).
+    pub added: Option<u64>,
+    /// What a hold may replay.
+    pub budget: HoldBudget,
+    /// Paced rounds so far.
+    pub paced_rounds: u32,
+    /// The caller's "finish within N paced rounds, whatever the hold" (off by default).
+    pub finish_within: Option<u32>,
+}
+
+/// What the driver does with the lock it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Replay the rest, commit and switch.
+    Final,
+    /// Replay this many documents and release the lock.
+    Paced { docs: u64 },
+}
+
+/// The pacing decision (see the module documentation). Final when the backlog fits in
+/// the final hold's budget, when nothing limits the hold, when the caller's round limit
+/// is reached, or when the backlog is no more than the flusher's commit since the last
+/// hold and that commit is more than the final hold may take (the final round cannot
+/// take less than one commit). Otherwise a paced hold of
+/// the budget's size, or, when the budget does not exceed the flusher's last commit, of
+/// that commit and an eighth more, so the backlog still shrinks by that eighth.
+pub(crate) fn next_hold(state: HoldState) -> Hold {
+    let (paced, last) = match state.budget {
+        HoldBudget::Unlimited => return Hold::Final,
+        HoldBudget::Docs { paced, last } => (paced, last),
+    };
+    // Only when a commit alone is more than the final hold may take does the final
+    // round settle for (a little over) one commit.
+    let one_commit = state
+        .added
+        .is_some_and(|a| a > last && state.backlog <= a + a / 16);
+    if state.backlog <= last
+        || one_commit
+        || state.finish_within.is_some_and(|n| state.paced_rounds >= n)
+    {
+        return Hold::Final;
+    }
+    // A budget that covers the flusher's commit is kept to (each cycle drains the
+    // difference); one that does not cannot keep up, so the hold takes the commit and
+    // an eighth more.
+    let floor = match state.added {
+        Some(a) if a >= paced => a + a / 8 + 1,
+        _ => 0,
+    };
+    Hold::Paced {
+        docs: paced.max(floor).min(state.backlog),
+    }
+}
+
+/// An fsync of the target running on another thread.
+#[derive(Default)]
+struct BackgroundSync {
+    running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl BackgroundSync {
+    /// Starts making `file`'s data durable (nothing to do for None).
+    fn start(&mut self, file: Option<std::fs::File>) {
+        self.running = file.map(|f| std::thread::spawn(move || f.sync_data()));
+    }
+
+    /// Waits for the running fsync; its failure is WRITE.
+    fn wait(&mut self) -> Result<()> {
+        match self.running.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => {
+                crate::file::couch_file::note_os_error(&e);
+                Err(crate::error::Error::Write)
+            }
+            Some(Err(_)) => Err(crate::error::Error::Write),
+        }
+    }
+}
+
+impl Drop for BackgroundSync {
+    fn drop(&mut self) {
+        let _ = self.wait();
+    }
 }
 
 /// Documents per second the last replays managed.
@@ -486,4 +684,120 @@ fn replay_step(
             ..Default::default()
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(backlog: u64, added: Option<u64>, paced: u64) -> HoldState {
+        HoldState {
+            backlog,
+            added,
+            budget: HoldBudget::Docs { paced, last: paced },
+            paced_rounds: 0,
+            finish_within: None,
+        }
+    }
+
+    #[test]
+    fn final_when_the_backlog_fits_or_is_one_commit() {
+        assert_eq!(next_hold(state(500, None, 500)), Hold::Final);
+        assert_eq!(next_hold(state(501, None, 500)), Hold::Paced { docs: 500 });
+        // One commit of the flusher is the least a final round can take.
+        assert_eq!(next_hold(state(2000, Some(2000), 500)), Hold::Final);
+        assert_eq!(next_hold(state(2100, Some(2000), 500)), Hold::Final);
+        assert_ne!(next_hold(state(2200, Some(2000), 500)), Hold::Final);
+        // A commit the budget covers: paced holds drain the rest first.
+        assert_eq!(
+            next_hold(state(520, Some(500), 510)),
+            Hold::Paced { docs: 510 }
+        );
+        let unlimited = HoldState {
+            budget: HoldBudget::Unlimited,
+            ..state(1 << 40, None, 0)
+        };
+        assert_eq!(next_hold(unlimited), Hold::Final);
+        let limited = HoldState {
+            paced_rounds: 7,
+            finish_within: Some(7),
+            ..state(1 << 40, Some(10), 100)
+        };
+        assert_eq!(next_hold(limited), Hold::Final);
+    }
+
+    #[test]
+    fn paced_holds_keep_to_the_budget_unless_one_commit_exceeds_it() {
+        assert_eq!(
+            next_hold(state(10_000, Some(200), 500)),
+            Hold::Paced { docs: 500 }
+        );
+        // A commit larger than the budget: a little more than that commit.
+        assert_eq!(
+            next_hold(state(10_000, Some(800), 500)),
+            Hold::Paced { docs: 901 }
+        );
+        assert_eq!(
+            next_hold(state(600, Some(10), 500)),
+            Hold::Paced { docs: 500 }
+        );
+    }
+
+    /// The flusher adds `commit` documents between holds (a fair lock): every hold keeps
+    /// to the budget when a commit fits in it, the backlog shrinks every cycle, and the
+    /// final round comes within backlog / (budget - commit) cycles.
+    #[test]
+    fn pacing_converges_within_a_bound_set_by_the_speeds() {
+        for (commit, budget, start) in [
+            (200u64, 500u64, 50_000u64),
+            (1000, 1001, 20_000),
+            (800, 500, 30_000),
+        ] {
+            let mut backlog = start;
+            let mut added = None;
+            let mut cycles = 0u64;
+            let mut largest = 0;
+            loop {
+                match next_hold(state(backlog, added, budget)) {
+                    Hold::Final => {
+                        largest = largest.max(backlog);
+                        break;
+                    }
+                    Hold::Paced { docs } => {
+                        let before = backlog;
+                        backlog -= docs.min(backlog);
+                        largest = largest.max(docs);
+                        backlog += commit;
+                        // Once the driver has seen a commit, every cycle shrinks it.
+                        assert!(added.is_none() || backlog < before, "the backlog shrinks");
+                        added = Some(commit);
+                    }
+                }
+                cycles += 1;
+                assert!(cycles < 1_000_000);
+            }
+            let per_cycle = if budget > commit {
+                budget - commit
+            } else {
+                commit / 8 + 1
+            };
+            assert!(
+                cycles <= (start + commit) / per_cycle + 2,
+                "{commit} {budget}: {cycles} cycles"
+            );
+            if commit <= budget {
+                assert!(largest <= budget, "{commit} {budget}: a hold of {largest}");
+            } else {
+                assert!(largest <= commit + commit / 8 + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn stuck_means_less_than_a_tenth_shrunk() {
+        assert!(stuck(95, 100));
+        assert!(stuck(90, 100));
+        assert!(!stuck(89, 100));
+        assert!(!stuck(1000, u64::MAX));
+    }
 }

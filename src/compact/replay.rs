@@ -10,6 +10,7 @@ use super::PrecommitHook;
 use crate::btree::{KeyRange, Step, iterate};
 use crate::db::{Db, DocInfo, LocalDoc};
 use crate::error::{Error, Result};
+use crate::file::ReadAhead;
 use crate::format::by_seq;
 
 /// Called before each document is copied: with its doc info, or (for a local document,
@@ -146,6 +147,8 @@ pub fn replay(
     let mut batch: Vec<DocInfo> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut body = Vec::new();
+    // The bodies of one commit lie together, in sequence order: read them in windows.
+    let mut ahead = ReadAhead::default();
     let from = by_seq::encode_key(start_seq + 1);
     let max_docs = options.max_docs.unwrap_or(u64::MAX);
     let mut last_seq = start_seq;
@@ -167,7 +170,7 @@ pub fn replay(
                 hook(Some(&info), None)?;
             }
             if info.bp != 0 {
-                file.read_chunk(info.bp, &mut body)?;
+                file.read_chunk_ahead(&mut ahead, info.bp, &mut body)?;
                 info.bp = target.borrow_mut().file_mut()?.append_chunk(&body)?.pos;
                 batch_bytes += body.len();
                 stats.body_bytes += body.len() as u64;

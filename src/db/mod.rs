@@ -158,6 +158,17 @@ impl Db {
         }
     }
 
+    /// Writes B-tree nodes as Snappy literals (no compression, a copy) while `on` is set:
+    /// faster writes, larger nodes, readable by any reader. The online driver does this
+    /// for the rounds the engine waits for.
+    pub fn set_literal_nodes(&mut self, on: bool) -> Result<()> {
+        self.file
+            .as_mut()
+            .ok_or(Error::FileClosed)?
+            .set_literal_nodes(on);
+        Ok(())
+    }
+
     /// The file's backend, while the file is open.
     pub(crate) fn backend(&self) -> Option<&dyn Backend> {
         self.file.as_ref().map(CouchFile::backend)
@@ -387,6 +398,21 @@ impl Db {
             self.drop_uncommitted();
         }
         result
+    }
+
+    /// Writes out what was saved so far and returns a second descriptor on the file for
+    /// another thread to fsync (see [`crate::file::CouchFile::flush_for_sync`]); None
+    /// when the file is not an OS file, in which case it was synced here.
+    pub(crate) fn flush_for_background_sync(&mut self) -> Result<Option<fs::File>> {
+        let result = self.file_mut()?.flush_for_sync();
+        match result {
+            Ok(Some(file)) => Ok(Some(file)),
+            Ok(None) => self.sync_data().map(|()| None),
+            Err(e) => {
+                self.drop_uncommitted();
+                Err(e)
+            }
+        }
     }
 
     /// Commits everything saved so far: writes pending data, fsyncs, appends a header at

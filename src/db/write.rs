@@ -187,22 +187,15 @@ impl Db {
         order.dedup_by(|later, earlier| infos[*later].id == infos[*earlier].id);
 
         let mut id_actions = Vec::with_capacity(order.len());
-        let mut seq_actions = Vec::with_capacity(order.len() * 2);
         for &i in &order {
             let info = &infos[i];
             let mut value = Vec::with_capacity(by_id::FIXED_LEN + info.rev_meta.len());
             info.by_id_value().encode(&mut value)?;
             id_actions.push(Action::Insert(Cow::Borrowed(&info.id), Cow::Owned(value)));
-            let mut value =
-                Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
-            info.by_seq_value().encode(&mut value)?;
-            seq_actions.push(Action::Insert(
-                Cow::Owned(by_seq::encode_key(info.db_seq).to_vec()),
-                Cow::Owned(value),
-            ));
         }
-        // Ids in `order` are sorted, as the plan will be: match old entries by position.
-        let id_plan = ModifyPlan::new(id_actions);
+        // Ids in `order` are sorted and unique, as the plan must be: match old entries
+        // by position.
+        let id_plan = ModifyPlan::from_sorted(id_actions);
         let mut olds: Vec<Option<DocInfo>> = vec![None; order.len()];
         let mut cursor = 0usize;
         let new_id_root = modify(
@@ -219,15 +212,11 @@ impl Db {
                 Ok(())
             },
         )?;
-        for old in olds.iter().flatten() {
-            seq_actions.push(Action::Remove(Cow::Owned(
-                by_seq::encode_key(old.db_seq).to_vec(),
-            )));
-        }
+        let seq_plan = seq_plan(infos, &order, &olds)?;
         let new_seq_root = modify(
             file,
             self.header.by_seq_root.as_ref(),
-            &ModifyPlan::new(seq_actions),
+            &seq_plan,
             &BySeqReducer,
             self.node_sizes,
             &mut |_, _| Ok(()),
@@ -319,6 +308,64 @@ impl Db {
         self.header.purge_seq = purge_seq;
         Ok(())
     }
+}
+
+/// The by-seq changes of a batch: the surviving documents' new entries and the removal
+/// of the entries they replace, merged in sequence order (sorted as numbers, which is
+/// cheaper than sorting the encoded keys); where a removal and an insert meet at one
+/// sequence, the removal wins.
+fn seq_plan<'i>(
+    infos: &'i [DocInfo],
+    order: &[usize],
+    olds: &[Option<DocInfo>],
+) -> Result<ModifyPlan<'i>> {
+    // Stable, so among repeated sequences (possible only with SEQUENCE_AS_IS) the order
+    // of `order` decides which one is last, as a sort of the actions would.
+    let mut inserts: Vec<usize> = order.to_vec();
+    inserts.sort_by_key(|&i| infos[i].db_seq);
+    let mut removes: Vec<u64> = olds.iter().flatten().map(|o| o.db_seq).collect();
+    removes.sort_unstable();
+    removes.dedup();
+    let mut actions = Vec::with_capacity(inserts.len() + removes.len());
+    let insert = |i: usize| -> Result<Action<'i>> {
+        let info = &infos[i];
+        let mut value = Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
+        info.by_seq_value().encode(&mut value)?;
+        Ok(Action::Insert(
+            Cow::Owned(by_seq::encode_key(info.db_seq).to_vec()),
+            Cow::Owned(value),
+        ))
+    };
+    let remove = |seq: u64| Action::Remove(Cow::Owned(by_seq::encode_key(seq).to_vec()));
+    let (mut i, mut r) = (0, 0);
+    while i < inserts.len() || r < removes.len() {
+        let next_insert = inserts.get(i).map(|&x| infos[x].db_seq);
+        match (next_insert, removes.get(r)) {
+            (Some(a), Some(&b)) if b <= a => {
+                actions.push(remove(b));
+                r += 1;
+                // Inserts at the removed sequence are superseded by the removal.
+                while inserts.get(i).is_some_and(|&x| infos[x].db_seq == b) {
+                    i += 1;
+                }
+            }
+            (Some(a), _) => {
+                let idx = inserts[i];
+                i += 1;
+                // Of repeated sequences, the last one wins.
+                if inserts.get(i).is_some_and(|&x| infos[x].db_seq == a) {
+                    continue;
+                }
+                actions.push(insert(idx)?);
+            }
+            (None, Some(&b)) => {
+                actions.push(remove(b));
+                r += 1;
+            }
+            (None, None) => unreachable!("loop condition"),
+        }
+    }
+    Ok(ModifyPlan::from_sorted(actions))
 }
 
 /// Checks a document against the limits of the index fields before anything is written.

@@ -41,6 +41,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
     }
     /// Told what the following accesses are for ([`AccessTag::Unknown`] after them).
     fn tag(&self, _tag: AccessTag) {}
+    /// A second descriptor on the same file, for making its data durable from another
+    /// thread while this one goes on (None when the backend is not an OS file).
+    fn sync_handle(&self) -> Option<File> {
+        None
+    }
     /// Closes the file; the backend is dropped afterwards. Errors are reported to the
     /// caller of the database's close.
     fn close(&mut self) -> io::Result<()> {
@@ -76,6 +81,10 @@ impl Backend for FileBackend {
 
     fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn sync_handle(&self) -> Option<File> {
+        self.file.try_clone().ok()
     }
 }
 

@@ -9,5 +9,5 @@ pub mod couch_file;
 pub mod removal;
 
 pub use backend::{AccessTag, Backend, FileBackend, MemoryBackend};
-pub use couch_file::{ChunkLocation, CouchFile, FoundHeader};
+pub use couch_file::{ChunkLocation, CouchFile, FoundHeader, ReadAhead};
 pub use removal::remove_gradually;

@@ -50,6 +50,16 @@ impl<'a> ByIdValue<'a> {
     }
 
     /// Decodes a value; one shorter than the fixed fields is CORRUPT.
+    /// Just what the by-id reduce counts: whether the entry is a deletion, and its
+    /// physical size (read in place, without decoding the rest).
+    pub fn summary(raw: &[u8]) -> Result<(bool, u64)> {
+        if raw.len() < FIXED_LEN {
+            return Err(Error::Corrupt);
+        }
+        let size = u32::from_be_bytes(raw[6..10].try_into().expect("4 bytes"));
+        Ok((raw[10] & 0x80 != 0, u64::from(size)))
+    }
+
     pub fn decode(raw: &'a [u8]) -> Result<Self> {
         let mut r = ByteReader::new(raw);
         let db_seq = r.be(6)?;
@@ -85,6 +95,7 @@ mod tests {
             v.encode(&mut out).unwrap();
             prop_assert_eq!(out.len(), FIXED_LEN + meta.len());
             prop_assert_eq!(ByIdValue::decode(&out).unwrap(), v);
+            prop_assert_eq!(ByIdValue::summary(&out).unwrap(), (deleted, size));
         }
 
         #[test]
