@@ -12,7 +12,32 @@
 
 #define KEYS 1500
 
-static pthread_mutex_t engine = PTHREAD_MUTEX_INITIALIZER;
+/* The engine's lock, fair (tickets served in order) as the driver's pacing expects:
+ * with it the flusher gets exactly one commit between two holds. */
+static pthread_mutex_t ticket_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ticket_cv = PTHREAD_COND_INITIALIZER;
+static unsigned long next_ticket, serving;
+
+static void engine_acquire(void) {
+    pthread_mutex_lock(&ticket_mu);
+    unsigned long mine = next_ticket++;
+    while (serving != mine) pthread_cond_wait(&ticket_cv, &ticket_mu);
+    pthread_mutex_unlock(&ticket_mu);
+}
+
+static void engine_release(void) {
+    pthread_mutex_lock(&ticket_mu);
+    serving++;
+    pthread_cond_broadcast(&ticket_cv);
+    pthread_mutex_unlock(&ticket_mu);
+}
+
+static int engine_is_free(void) {
+    pthread_mutex_lock(&ticket_mu);
+    int free = next_ticket == serving;
+    pthread_mutex_unlock(&ticket_mu);
+    return free;
+}
 static Db *writer;
 static const char *source_path;
 static uint64_t expected_rev[KEYS]; /* round + 1 of the last write; 0: never written */
@@ -76,11 +101,11 @@ static int flush_batch(uint64_t round) {
 static void *flusher(void *arg) {
     uint64_t round = *(uint64_t *)arg;
     while (!stop_flusher || batches_after_switch < 5) {
-        pthread_mutex_lock(&engine);
+        engine_acquire();
         if (flush_batch(round++)) flusher_failed = 1;
         flushed_batches++;
         if (switched) batches_after_switch++;
-        pthread_mutex_unlock(&engine);
+        engine_release();
         if (flusher_failed) break;
         if (pause_us) {
             struct timespec ts = {0, pause_us * 1000L};
@@ -134,12 +159,12 @@ static int check_expected(Db *db) {
 
 static void engine_lock(void *ctx) {
     (void)ctx;
-    pthread_mutex_lock(&engine);
+    engine_acquire();
 }
 
 static void engine_unlock(void *ctx) {
     (void)ctx;
-    pthread_mutex_unlock(&engine);
+    engine_release();
 }
 
 /* Under the engine's lock: check the compacted file, then rename it over the source
@@ -176,15 +201,15 @@ static int wait_for_backlog(int phase, uint64_t docs, uint64_t bytes, void *ctx)
     int *waited = ctx;
     if (phase == COUCHSTORE_ONLINE_PHASE_COMPACTING && !*waited) {
         *waited = 1;
-        pthread_mutex_lock(&engine);
+        engine_acquire();
         int start = flushed_batches, now = start;
-        pthread_mutex_unlock(&engine);
+        engine_release();
         struct timespec ts = {0, 1000000L};
         while (now < start + backlog_batches) {
             nanosleep(&ts, NULL);
-            pthread_mutex_lock(&engine);
+            engine_acquire();
             now = flushed_batches;
-            pthread_mutex_unlock(&engine);
+            engine_release();
         }
     }
     return 0;
@@ -341,14 +366,12 @@ TEST(cancel_and_errors_release_the_lock) {
         if (cancel_in_phase == COUCHSTORE_ONLINE_PHASE_CATCHING_UP) continue;
         CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_CANCEL);
         CHECK(access(target, F_OK) != 0);
-        CHECK_EQ(pthread_mutex_trylock(&engine), 0);
-        pthread_mutex_unlock(&engine);
+        CHECK(engine_is_free());
     }
     o.progress = NULL;
     CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL), COUCHSTORE_ERROR_WRITE);
     CHECK(access(target, F_OK) != 0);
-    CHECK_EQ(pthread_mutex_trylock(&engine), 0);
-    pthread_mutex_unlock(&engine);
+    CHECK(engine_is_free());
     o.switch_file = NULL;
     CHECK_EQ(couchstore_compact_online(source_path, target, 0, NULL, NULL, NULL, &o, NULL),
              COUCHSTORE_ERROR_INVALID_ARGUMENTS);
@@ -401,8 +424,7 @@ TEST(existing_targets_are_never_removed) {
              COUCHSTORE_ERROR_OPEN_FILE);
     CHECK_EQ(file_size(unrelated), 14);
     CHECK_EQ(switch_calls, 0);
-    CHECK_EQ(pthread_mutex_trylock(&engine), 0);
-    pthread_mutex_unlock(&engine);
+    CHECK(engine_is_free());
 
     const char *empty = tmp_path("keep.couch.compact");
     f = fopen(empty, "wb");

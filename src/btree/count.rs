@@ -1,10 +1,11 @@
 //! Counting the entries in a key range from reduce values: whole subtrees inside the
 //! range are counted from their pointers without being read.
 
-use super::node::read_node;
+use super::descent::{Flow, Into, Visitor, traverse};
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::{NodeKind, NodePointer};
+use crate::format::NodePointer;
+use crate::format::pointer::InteriorPointer;
 
 /// Counts the leaf entries with keys in `[lo, hi]`; `count_of` turns a pointer's reduce
 /// value into its subtree's entry count.
@@ -17,54 +18,70 @@ pub fn count_range(
     count_of: &dyn Fn(&[u8]) -> Result<u64>,
 ) -> Result<u64> {
     match root {
-        Some(root) if lo <= hi => count_node(file, root.pos, below, None, lo, hi, count_of),
+        Some(root) if lo <= hi => {
+            let mut count = Count {
+                lo,
+                hi,
+                count_of,
+                total: 0,
+            };
+            traverse(file, root.pos, below, Lower(None), None, &mut count)?;
+            Ok(count.total)
+        }
         _ => Ok(0),
     }
 }
 
-/// `lower` is an exclusive lower bound on every key in this subtree, when known.
-fn count_node(
-    file: &CouchFile,
-    pos: u64,
-    below: u64,
-    lower: Option<&[u8]>,
-    lo: &[u8],
-    hi: &[u8],
-    count_of: &dyn Fn(&[u8]) -> Result<u64>,
-) -> Result<u64> {
-    let node = read_node(file, pos, below)?;
-    let mut items = node.items();
-    let kind = items.kind();
-    let mut total = 0u64;
-    let mut prev: Option<&[u8]> = lower;
-    for item in items.by_ref() {
-        let (key, value) = item?;
-        match kind {
-            NodeKind::Interior => {
-                // This child holds keys in (prev, key].
-                if prev.is_some_and(|p| p >= hi) {
-                    break;
-                }
-                if key >= lo {
-                    let child = NodePointer::decode_interior(value)?;
-                    let inside = prev.is_some_and(|p| p >= lo) && key <= hi;
-                    total += if inside {
-                        count_of(&child.reduce)?
-                    } else {
-                        count_node(file, child.pos, node.pos, prev, lo, hi, count_of)?
-                    };
-                }
-            }
-            NodeKind::Leaf => {
-                if key > hi {
-                    break;
-                }
-                if key >= lo {
-                    total += 1;
-                }
-            }
+/// An exclusive lower bound on every key below a node, when known.
+struct Lower(Option<Vec<u8>>);
+
+struct Count<'a> {
+    lo: &'a [u8],
+    hi: &'a [u8],
+    count_of: &'a dyn Fn(&[u8]) -> Result<u64>,
+    total: u64,
+}
+
+impl Visitor for Count<'_> {
+    type State = Lower;
+
+    fn interior(
+        &mut self,
+        lower: &mut Lower,
+        prev: Option<&[u8]>,
+        key: &[u8],
+        value: &[u8],
+        _: usize,
+    ) -> Result<Into<Lower>> {
+        // This child holds keys in (prev, key].
+        let prev = prev.or(lower.0.as_deref());
+        if prev.is_some_and(|p| p >= self.hi) {
+            return Ok(Into::Pass(Flow::Leave));
         }
-        prev = Some(key);
+        if key < self.lo {
+            return Ok(Into::Pass(Flow::Continue));
+        }
+        if prev.is_some_and(|p| p >= self.lo) && key <= self.hi {
+            let child = match InteriorPointer::parse(value) {
+                Ok(child) => child,
+                Err(e) => return Ok(Into::Malformed(e)),
+            };
+            self.total += (self.count_of)(child.reduce)?;
+            return Ok(Into::Pass(Flow::Continue));
+        }
+        Ok(Into::Descend {
+            state: Lower(prev.map(<[u8]>::to_vec)),
+            then: Flow::Continue,
+        })
     }
-    Ok(total)
+
+    fn leaf(&mut self, _: &mut Lower, key: &[u8], _: &[u8], _: usize) -> Result<Flow> {
+        if key > self.hi {
+            return Ok(Flow::Leave);
+        }
+        if key >= self.lo {
+            self.total += 1;
+        }
+        Ok(Flow::Continue)
+    }
 }

@@ -1,11 +1,11 @@
 //! In-order iteration over a key range. Memory stays bounded by tree depth × node size:
 //! only the nodes on the path from the root to the current leaf are held.
 
-use super::node::read_node;
+use super::descent::{Flow, Into, Visitor, traverse};
 use super::{EntryVisitor, SkipLog, Step};
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::{NodeKind, NodePointer};
+use crate::format::NodePointer;
 
 /// An inclusive key range; `None` bounds are open.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,8 +50,8 @@ impl<'a> KeyRange<'a> {
 
 /// Calls `visit(key, value)` for every leaf entry in `range`, in key order. `below` is
 /// the position the root must lie before (the header's position or the file's end).
-/// With a [`SkipLog`], subtrees that cannot be read are skipped (and logged) instead of
-/// failing.
+/// With a [`SkipLog`], what cannot be read is skipped (and logged) instead of failing,
+/// by the rules of [`super::descent`].
 pub fn iterate(
     file: &CouchFile,
     root: Option<&NodePointer>,
@@ -61,70 +61,56 @@ pub fn iterate(
     visit: &mut EntryVisitor<'_>,
 ) -> Result<()> {
     if let Some(root) = root {
-        visit_subtree(file, root.pos, below, range, tolerate, visit)?;
+        traverse(
+            file,
+            root.pos,
+            below,
+            (),
+            tolerate,
+            &mut InRange { range, visit },
+        )?;
     }
     Ok(())
 }
 
-fn visit_subtree(
-    file: &CouchFile,
-    pos: u64,
-    below: u64,
-    range: KeyRange<'_>,
-    mut tolerate: Option<&mut SkipLog>,
-    visit: &mut EntryVisitor<'_>,
-) -> Result<Step> {
-    let node = match read_node(file, pos, below) {
-        Ok(node) => node,
-        Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
-    };
-    let mut items = node.items();
-    let kind = items.kind();
-    for item in items.by_ref() {
-        let (key, value) = match item {
-            Ok(kv) => kv,
-            Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
-        };
-        match kind {
-            NodeKind::Interior => {
-                // The item's key is the largest key of its subtree.
-                if range.below_start(key) {
-                    continue;
-                }
-                let child = match NodePointer::decode_interior(value) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        SkipLog::absorb(&mut tolerate, e)?;
-                        continue;
-                    }
-                };
-                if visit_subtree(
-                    file,
-                    child.pos,
-                    node.pos,
-                    range,
-                    tolerate.as_deref_mut(),
-                    visit,
-                )? == Step::Stop
-                {
-                    return Ok(Step::Stop);
-                }
-                if range.past_end(key) {
-                    return Ok(Step::Stop);
-                }
-            }
-            NodeKind::Leaf => {
-                if range.below_start(key) {
-                    continue;
-                }
-                if range.past_end(key) {
-                    return Ok(Step::Stop);
-                }
-                if visit(key, value)? == Step::Stop {
-                    return Ok(Step::Stop);
-                }
-            }
+struct InRange<'r, 'v, 'f> {
+    range: KeyRange<'r>,
+    visit: &'v mut EntryVisitor<'f>,
+}
+
+impl Visitor for InRange<'_, '_, '_> {
+    type State = ();
+
+    fn interior(
+        &mut self,
+        _: &mut (),
+        _: Option<&[u8]>,
+        key: &[u8],
+        _: &[u8],
+        _: usize,
+    ) -> Result<Into<()>> {
+        // The item's key is the largest key of its subtree.
+        if self.range.below_start(key) {
+            return Ok(Into::Pass(Flow::Continue));
         }
+        let then = if self.range.past_end(key) {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        };
+        Ok(Into::Descend { state: (), then })
     }
-    Ok(Step::Continue)
+
+    fn leaf(&mut self, _: &mut (), key: &[u8], value: &[u8], _: usize) -> Result<Flow> {
+        if self.range.below_start(key) {
+            return Ok(Flow::Continue);
+        }
+        if self.range.past_end(key) {
+            return Ok(Flow::Stop);
+        }
+        Ok(match (self.visit)(key, value)? {
+            Step::Continue => Flow::Continue,
+            Step::Stop => Flow::Stop,
+        })
+    }
 }

@@ -2,10 +2,10 @@
 //! children of each interior node, so each node on the way is read once.
 
 use super::Step;
-use super::node::read_node;
+use super::descent::{Flow, Into, Visitor, traverse};
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::{NodeKind, NodePointer};
+use crate::format::NodePointer;
 
 /// For each of `keys` (sorted ascending, no duplicates) found in the tree, calls
 /// `found(index_in_keys, value)`, in key order. Keys not in the tree are skipped.
@@ -18,54 +18,69 @@ pub fn lookup_sorted(
 ) -> Result<()> {
     debug_assert!(keys.windows(2).all(|w| w[0] < w[1]));
     if let (Some(root), false) = (root, keys.is_empty()) {
-        descend(file, root.pos, below, keys, 0, found)?;
+        let all = Keys {
+            next: 0,
+            end: keys.len(),
+        };
+        traverse(file, root.pos, below, all, None, &mut Find { keys, found })?;
     }
     Ok(())
 }
 
-fn descend(
-    file: &CouchFile,
-    pos: u64,
-    below: u64,
-    keys: &[&[u8]],
-    offset: usize,
-    found: &mut dyn FnMut(usize, &[u8]) -> Result<Step>,
-) -> Result<Step> {
-    let node = read_node(file, pos, below)?;
-    let mut items = node.items();
-    let kind = items.kind();
-    let mut next = 0usize;
-    for item in items.by_ref() {
-        if next == keys.len() {
-            break;
+/// The keys still to look for below a node: `keys[next..end]`.
+struct Keys {
+    next: usize,
+    end: usize,
+}
+
+struct Find<'k, 'f> {
+    keys: &'k [&'k [u8]],
+    found: &'f mut dyn FnMut(usize, &[u8]) -> Result<Step>,
+}
+
+impl Visitor for Find<'_, '_> {
+    type State = Keys;
+
+    fn interior(
+        &mut self,
+        mine: &mut Keys,
+        _: Option<&[u8]>,
+        key: &[u8],
+        _: &[u8],
+        _: usize,
+    ) -> Result<Into<Keys>> {
+        if mine.next == mine.end {
+            return Ok(Into::Pass(Flow::Leave));
         }
-        let (key, value) = item?;
-        match kind {
-            NodeKind::Interior => {
-                let take = keys[next..].partition_point(|k| *k <= key);
-                if take > 0 {
-                    let child = NodePointer::decode_interior(value)?;
-                    let slice = &keys[next..next + take];
-                    if descend(file, child.pos, node.pos, slice, offset + next, found)?
-                        == Step::Stop
-                    {
-                        return Ok(Step::Stop);
-                    }
-                    next += take;
-                }
-            }
-            NodeKind::Leaf => {
-                while next < keys.len() && keys[next] < key {
-                    next += 1;
-                }
-                if next < keys.len() && keys[next] == key {
-                    if found(offset + next, value)? == Step::Stop {
-                        return Ok(Step::Stop);
-                    }
-                    next += 1;
-                }
-            }
+        // The child holds keys up to its item's key.
+        let take = self.keys[mine.next..mine.end].partition_point(|k| *k <= key);
+        if take == 0 {
+            return Ok(Into::Pass(Flow::Continue));
         }
+        let state = Keys {
+            next: mine.next,
+            end: mine.next + take,
+        };
+        mine.next += take;
+        Ok(Into::Descend {
+            state,
+            then: Flow::Continue,
+        })
     }
-    Ok(Step::Continue)
+
+    fn leaf(&mut self, mine: &mut Keys, key: &[u8], value: &[u8], _: usize) -> Result<Flow> {
+        while mine.next < mine.end && self.keys[mine.next] < key {
+            mine.next += 1;
+        }
+        if mine.next == mine.end {
+            return Ok(Flow::Leave);
+        }
+        if self.keys[mine.next] == key {
+            mine.next += 1;
+            if (self.found)(mine.next - 1, value)? == Step::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod builder;
 pub mod count;
+pub mod descent;
 pub mod iter;
 pub mod lookup;
 pub mod modify;

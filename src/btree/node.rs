@@ -57,7 +57,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match &self.data {
             NodeData::Shared(d) => d,
             NodeData::Pooled(d) => d,

@@ -1,21 +1,25 @@
 //! Depth-first walks that report nodes as well as entries, for tools that inspect the
 //! tree's structure and reduce values.
 
-use super::node::read_node;
+use super::descent::{Flow, Into, Visitor, traverse};
 use super::{SkipLog, Step};
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::{NodeKind, NodePointer};
+use crate::format::NodePointer;
+use crate::format::pointer::InteriorPointer;
 
 /// What a walk reports.
 #[derive(Debug)]
 pub enum WalkEvent<'a> {
-    /// A node, before its children: its depth (the root is 0) and the pointer to it.
+    /// A node, before its children: its depth (the root is 0) and what the pointer to
+    /// it says.
     Node {
         /// Depth of the node.
         depth: usize,
-        /// The pointer leading to it (subtree size, reduce value).
-        pointer: &'a NodePointer,
+        /// Disk size of its subtree.
+        subtree_size: u64,
+        /// Its reduce value.
+        reduce: &'a [u8],
     },
     /// A leaf entry, one level deeper than its leaf node.
     Entry {
@@ -29,7 +33,8 @@ pub enum WalkEvent<'a> {
 }
 
 /// Walks the tree from `start` (inclusive) on, in key order, reporting every node on
-/// the way before its children, and every entry.
+/// the way before its children, and every entry. With a [`SkipLog`], what cannot be
+/// read is skipped by the rules of [`super::descent`].
 pub fn walk(
     file: &CouchFile,
     root: Option<&NodePointer>,
@@ -41,68 +46,73 @@ pub fn walk(
     let Some(root) = root else {
         return Ok(());
     };
-    if visit(WalkEvent::Node {
+    let event = WalkEvent::Node {
         depth: 0,
-        pointer: root,
-    })? == Step::Stop
-    {
+        subtree_size: root.subtree_size,
+        reduce: &root.reduce,
+    };
+    if visit(event)? == Step::Stop {
         return Ok(());
     }
-    walk_node(file, root.pos, below, 0, start, tolerate, visit)?;
+    traverse(
+        file,
+        root.pos,
+        below,
+        (),
+        tolerate,
+        &mut Walk { start, visit },
+    )?;
     Ok(())
 }
 
-fn walk_node(
-    file: &CouchFile,
-    pos: u64,
-    below: u64,
-    depth: usize,
-    start: Option<&[u8]>,
-    mut tolerate: Option<&mut SkipLog>,
-    visit: &mut dyn FnMut(WalkEvent<'_>) -> Result<Step>,
-) -> Result<Step> {
-    let node = match read_node(file, pos, below) {
-        Ok(n) => n,
-        Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
-    };
-    let mut items = node.items();
-    let kind = items.kind();
-    for item in items.by_ref() {
-        let (key, value) = match item {
-            Ok(kv) => kv,
-            Err(e) => return SkipLog::absorb(&mut tolerate, e).map(|()| Step::Continue),
-        };
-        if start.is_some_and(|s| key < s) {
-            continue;
-        }
-        let step = match kind {
-            NodeKind::Interior => {
-                let child = NodePointer::decode_interior(value)?;
-                match visit(WalkEvent::Node {
-                    depth: depth + 1,
-                    pointer: &child,
-                })? {
-                    Step::Stop => Step::Stop,
-                    Step::Continue => walk_node(
-                        file,
-                        child.pos,
-                        node.pos,
-                        depth + 1,
-                        start,
-                        tolerate.as_deref_mut(),
-                        visit,
-                    )?,
-                }
-            }
-            NodeKind::Leaf => visit(WalkEvent::Entry {
-                depth: depth + 1,
-                key,
-                value,
-            })?,
-        };
-        if step == Step::Stop {
-            return Ok(Step::Stop);
-        }
+struct Walk<'s, 'v, 'f> {
+    start: Option<&'s [u8]>,
+    visit: &'v mut (dyn FnMut(WalkEvent<'_>) -> Result<Step> + 'f),
+}
+
+fn flow(step: Step) -> Flow {
+    match step {
+        Step::Continue => Flow::Continue,
+        Step::Stop => Flow::Stop,
     }
-    Ok(Step::Continue)
+}
+
+impl Visitor for Walk<'_, '_, '_> {
+    type State = ();
+
+    fn interior(
+        &mut self,
+        _: &mut (),
+        _: Option<&[u8]>,
+        key: &[u8],
+        value: &[u8],
+        depth: usize,
+    ) -> Result<Into<()>> {
+        if self.start.is_some_and(|s| key < s) {
+            return Ok(Into::Pass(Flow::Continue));
+        }
+        let child = match InteriorPointer::parse(value) {
+            Ok(child) => child,
+            Err(e) => return Ok(Into::Malformed(e)),
+        };
+        let event = WalkEvent::Node {
+            depth,
+            subtree_size: child.subtree_size,
+            reduce: child.reduce,
+        };
+        Ok(match (self.visit)(event)? {
+            Step::Stop => Into::Pass(Flow::Stop),
+            Step::Continue => Into::Descend {
+                state: (),
+                then: Flow::Continue,
+            },
+        })
+    }
+
+    fn leaf(&mut self, _: &mut (), key: &[u8], value: &[u8], depth: usize) -> Result<Flow> {
+        if self.start.is_some_and(|s| key < s) {
+            return Ok(Flow::Continue);
+        }
+        Ok(flow((self.visit)(WalkEvent::Entry { depth, key, value })?))
+    }
 }

@@ -18,11 +18,12 @@
 //! not by a constant. When what is left fits in one hold (or is the flusher's one last
 //! commit), the final round replays it, commits and switches.
 //!
-//! No hold is longer than the budget, but for one case the engine decides: when one of
-//! its commits takes longer than the budget to replay, no budget-sized hold can keep up
-//! with it (it adds a whole commit between any two holds, and the final round must take
-//! a whole one). Then each hold replays a little more than the commit the flusher made
-//! since the last one, so the backlog still shrinks and the holds do not grow with it.
+//! No hold is longer than the budget, but for one case the engine decides: when what
+//! its flusher adds between two holds takes longer than the budget to replay (one
+//! commit that large, or several commits when the lock is not fair), no budget-sized
+//! hold can keep up with it (and the final round must take a whole commit). Then each
+//! hold replays an eighth more than the flusher added since the last one, so the
+//! backlog still shrinks and the holds follow the flusher's commits, not the backlog.
 //! [`OnlineOptions::max_paced_rounds`] lets the caller trade that for an end within a
 //! number of rounds, whatever the final hold then takes.
 //!

@@ -368,15 +368,25 @@ impl Db {
             start,
             tolerate.then_some(&mut skips),
             &mut |event| match event {
-                WalkEvent::Node { depth, pointer } => f(TreeWalkItem::Node {
+                WalkEvent::Node {
                     depth,
-                    subtree_size: pointer.subtree_size,
-                    reduce: &pointer.reduce,
+                    subtree_size,
+                    reduce,
+                } => f(TreeWalkItem::Node {
+                    depth,
+                    subtree_size,
+                    reduce,
                 }),
                 WalkEvent::Entry { depth, key, value } => {
-                    match index {
-                        Index::ById => info.set_from_by_id(key, value)?,
-                        Index::BySeq => info.set_from_by_seq(key, value)?,
+                    let decoded = match index {
+                        Index::ById => info.set_from_by_id(key, value),
+                        Index::BySeq => info.set_from_by_seq(key, value),
+                    };
+                    // The same skip as iteration's: a bad entry is passed over.
+                    match decoded {
+                        Ok(()) => {}
+                        Err(_) if tolerate => return Ok(Step::Continue),
+                        Err(e) => return Err(e),
                     }
                     if DocFilter::passes(filter, &info) {
                         f(TreeWalkItem::Doc { depth, info: &info })
@@ -403,10 +413,14 @@ impl Db {
             start,
             None,
             &mut |event| match event {
-                WalkEvent::Node { depth, pointer } => f(TreeWalkItem::Node {
+                WalkEvent::Node {
                     depth,
-                    subtree_size: pointer.subtree_size,
-                    reduce: &pointer.reduce,
+                    subtree_size,
+                    reduce,
+                } => f(TreeWalkItem::Node {
+                    depth,
+                    subtree_size,
+                    reduce,
                 }),
                 WalkEvent::Entry { depth, key, value } => {
                     doc.id.clear();

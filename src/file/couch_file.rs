@@ -374,18 +374,41 @@ impl CouchFile {
         if !ChecksumPolicy::Either.accepts(body, prefix.crc) {
             return Err(Error::ChecksumFail);
         }
-        Header::decode(body)
+        let header = Header::decode(body)?;
+        // Everything a header points at was written before it (as the original checks).
+        let roots = [&header.by_seq_root, &header.by_id_root, &header.local_root];
+        if roots
+            .iter()
+            .any(|r| r.as_ref().is_some_and(|r| r.pos >= pos))
+            || header.purge_ptr > pos
+        {
+            return Err(Error::Corrupt);
+        }
+        Ok(header)
     }
 
     /// Whether an error met while reading a candidate header means "not a valid header
-    /// here, keep looking" rather than a failure to report.
+    /// here, keep looking" rather than a failure to report. As in the original, a torn,
+    /// corrupt or unknown-version header is passed over for an older one; unlike it, an
+    /// I/O error ends the search (scanning on through a failing device hides it).
     fn skippable(e: Error) -> bool {
-        matches!(e, Error::NoHeader | Error::ChecksumFail | Error::Corrupt)
+        matches!(
+            e,
+            Error::NoHeader | Error::ChecksumFail | Error::Corrupt | Error::HeaderVersion
+        )
+    }
+
+    /// The error a search that found no valid header reports, as the original's: the
+    /// last invalid header's (HEADER_VERSION for a file written by a newer version,
+    /// CHECKSUM_FAIL for a damaged one), NO_HEADER if there was none at all.
+    fn not_found(last: Option<Error>) -> Error {
+        last.unwrap_or(Error::NoHeader)
     }
 
     /// Finds the newest valid header at or before `pos`, scanning back block by block.
-    /// Torn or corrupt headers are skipped; a header of an unsupported version stops the
-    /// search with HEADER_VERSION; none at all is NO_HEADER.
+    /// Torn, corrupt and unknown-version headers, and headers whose roots do not lie
+    /// before them, are skipped; when none is valid the last one's error is returned
+    /// (HEADER_VERSION, CORRUPT...), NO_HEADER if there was none at all.
     pub fn find_header_at_or_before(&self, pos: u64) -> Result<FoundHeader> {
         self.tagged(AccessTag::Empty, || self.scan_back(pos))
     }
@@ -395,14 +418,16 @@ impl CouchFile {
             return Err(Error::NoHeader);
         }
         let mut block = pos.min(self.end - 1) / BLOCK_SIZE * BLOCK_SIZE;
+        let mut last = None;
         loop {
             match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
-                Err(e) if Self::skippable(e) => {}
+                Err(Error::NoHeader) => {}
+                Err(e) if Self::skippable(e) => last = Some(e),
                 Err(e) => return Err(e),
             }
             if block == 0 {
-                return Err(Error::NoHeader);
+                return Err(Self::not_found(last));
             }
             block -= BLOCK_SIZE;
         }
@@ -415,15 +440,17 @@ impl CouchFile {
 
     fn scan_forward(&self, pos: u64) -> Result<FoundHeader> {
         let mut block = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
+        let mut last = None;
         while block < self.end {
             match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
-                Err(e) if Self::skippable(e) => {}
+                Err(Error::NoHeader) => {}
+                Err(e) if Self::skippable(e) => last = Some(e),
                 Err(e) => return Err(e),
             }
             block += BLOCK_SIZE;
         }
-        Err(Error::NoHeader)
+        Err(Self::not_found(last))
     }
 
     /// Appends a data chunk holding `body`. The write may stay buffered until the next

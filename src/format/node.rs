@@ -39,6 +39,19 @@ impl<'a> NodeReader<'a> {
         })
     }
 
+    /// Resumes reading `node` at byte `offset` (as returned by [`Self::offset`]).
+    pub fn resume(node: &'a [u8], offset: usize) -> Result<Self> {
+        let mut reader = Self::new(node)?;
+        let rest = node.get(offset.max(1)..).ok_or(Error::Corrupt)?;
+        reader.items = ByteReader::new(rest);
+        Ok(reader)
+    }
+
+    /// How far into `node` (the slice this reader was made from) reading has got.
+    pub fn offset(&self, node: &[u8]) -> usize {
+        node.len() - self.items.rest().len()
+    }
+
     /// The node's kind.
     pub fn kind(&self) -> NodeKind {
         self.kind
