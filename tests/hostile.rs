@@ -84,7 +84,11 @@ impl Forger {
         loop {
             let end = self.file.end();
             // A chunk starting on a block boundary is moved past the block's marker byte.
-            let pos = if end.is_multiple_of(4096) { end + 1 } else { end };
+            let pos = if end.is_multiple_of(4096) {
+                end + 1
+            } else {
+                end
+            };
             let items = items(pos);
             let refs: Vec<(&[u8], Vec<u8>)> =
                 items.iter().map(|(k, v)| (&k[..], v.clone())).collect();

@@ -171,6 +171,12 @@ fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchst
     // its blocks at once, which holds up the flusher's fsyncs on the new file.
     std::fs::hard_link(source, old_name(source)).map_err(|_| Error::Write)?;
     std::fs::rename(compacted, source).map_err(|_| Error::Write)?;
+    // The rename survives a power cut only once the directory is fsynced; until then a
+    // restart would find the old file, without the commits the flusher makes next.
+    let dir = source.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|_| Error::Write)?;
     engine.lock().expect("not poisoned").db = Db::open(source, OpenFlags(0))?;
     Ok(())
 }

@@ -118,7 +118,11 @@ pub struct couchstore_online_options {
     /// Releases it. Required.
     pub unlock: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
     /// Called with the lock held after the final replay and commit, with the (closed)
-    /// compacted file's name: rename it and swap handles here. Required.
+    /// compacted file's name: rename it and swap handles here. Required. The compacted
+    /// file's contents and name are durable when it is called; the rename is not until
+    /// the directory is fsynced: rename, then fsync the directory (`open(dir,
+    /// O_RDONLY)` + `fsync`), before the flusher commits to the new file, or a power cut
+    /// can bring back the old file without those commits.
     pub switch_file: Option<
         unsafe extern "C" fn(
             target_filename: *const c_char,

@@ -42,6 +42,7 @@ use super::{
 };
 use crate::db::{Db, OpenFlags};
 use crate::error::Result;
+use crate::file::Backend;
 
 /// Default backlog (source bytes) below which the final, locked round starts.
 pub const DEFAULT_MAX_LOCKED_BYTES: u64 = 1 << 20;
@@ -178,7 +179,8 @@ pub struct OnlineOptions<'a> {
     pub unlock: LockHook<'a>,
     /// Called with the lock held after the final replay and commit, with the target's
     /// path: the engine renames the file and swaps its handle here. The target file is
-    /// closed by then.
+    /// closed, its contents and name durable, by then; the engine makes the rename
+    /// durable (fsync of the directory) before it commits to the new file.
     pub switch: SwitchHook<'a>,
     /// Take the lock for the final replay once the backlog is at most this many source
     /// bytes...
@@ -270,11 +272,39 @@ pub fn compact_online_with<T: Deref<Target = RefCell<Db>>>(
     options: OnlineOptions<'_>,
     wrap: impl FnOnce(Db) -> T,
 ) -> Result<OnlineStats> {
-    run(source, target, options, wrap)
+    let files = OnlineFiles {
+        open_source: Box::new(|| Db::open(source, OpenFlags(OpenFlags::RDONLY))),
+        open_target: None,
+    };
+    run(files, target, options, wrap)
+}
+
+/// Opens the target through the caller's I/O: given the open flags (CREATE, plus EXCL
+/// when nothing is at the name), returns the backend and the flags to open it with.
+pub type TargetOpener<'f> = Box<dyn FnMut(OpenFlags) -> Result<(Box<dyn Backend>, OpenFlags)> + 'f>;
+
+/// Where an online compaction's files come from when not from the OS by path: for
+/// engines with their own I/O, and for tests that simulate a disk.
+pub struct OnlineFiles<'f> {
+    /// Opens the source read-only (called once, under the lock).
+    pub open_source: Box<dyn FnMut() -> Result<Db> + 'f>,
+    /// Opens the new target (None: by its path); the rules of
+    /// [`TargetFile::create_with`] apply.
+    pub open_target: Option<TargetOpener<'f>>,
+}
+
+/// [`compact_online`] over the caller's files; `target` is the name the switch
+/// callback is given.
+pub fn compact_online_files(
+    files: OnlineFiles<'_>,
+    target: &Path,
+    options: OnlineOptions<'_>,
+) -> Result<OnlineStats> {
+    run(files, target, options, |db| Box::new(RefCell::new(db)))
 }
 
 fn run<T: Deref<Target = RefCell<Db>>>(
-    source: &Path,
+    mut files: OnlineFiles<'_>,
     target_path: &Path,
     mut o: OnlineOptions<'_>,
     wrap: impl FnOnce(Db) -> T,
@@ -283,10 +313,14 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     let mut stats = OnlineStats::default();
     let mut src = {
         let _guard = locked(&mut o.lock, &mut o.unlock);
-        Db::open(source, OpenFlags(OpenFlags::RDONLY))?
+        (files.open_source)()?
     };
     let start_seq = src.header().update_seq;
-    let (target, target_file) = TargetFile::create(target_path, target_open_flags(&src, o.flags))?;
+    let target_flags = target_open_flags(&src, o.flags);
+    let (target, target_file) = match files.open_target.as_mut() {
+        Some(open) => TargetFile::create_with(target_path, target_flags, open)?,
+        None => TargetFile::create(target_path, target_flags)?,
+    };
     let target = wrap(target);
     let mut progress = o.progress.take();
 

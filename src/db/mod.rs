@@ -40,6 +40,9 @@ pub struct Db {
     header_pos: u64,
     /// The file size last known, kept for `info()` after close.
     file_size: u64,
+    /// This handle created the file and its name is not durable yet: the first commit
+    /// makes it so, or a power cut could lose the file with every commit in it.
+    name_pending: bool,
 }
 
 impl Db {
@@ -48,7 +51,7 @@ impl Db {
         let path = path.as_ref();
         let (file, created) = open_file(path, flags)?;
         Self::open_with(
-            Box::new(FileBackend::new(file)),
+            Box::new(FileBackend::named(file, path)),
             path_string(path),
             flags,
             created,
@@ -58,7 +61,8 @@ impl Db {
     /// Opens a database over `file`, which the caller just created for it (or an empty
     /// file it took over as if created): a compaction target.
     pub(crate) fn open_created(file: fs::File, name: String, flags: OpenFlags) -> Result<Db> {
-        Self::open_with(Box::new(FileBackend::new(file)), name, flags, true)
+        let backend = FileBackend::named(file, Path::new(&name));
+        Self::open_with(Box::new(backend), name, flags, true)
     }
 
     /// Opens a database over any backend (an in-memory or fault-injecting one in tests).
@@ -87,6 +91,7 @@ impl Db {
             committed: Header::default(),
             header_pos: 0,
             file_size: file.end(),
+            name_pending: false,
         };
         if file.end() == 0 {
             // An empty file opened for writing gets its first header, CREATE or not, as
@@ -101,6 +106,7 @@ impl Db {
             };
             file.set_checksum(ChecksumKind::for_version(version));
             db.set_current(Header::new(version), 0);
+            db.name_pending = created;
             db.file = Some(file);
             if flags.has(OpenFlags::NO_COMMIT_AT_CREATE) {
                 // The original refuses an empty file it did not just create.
@@ -455,6 +461,16 @@ impl Db {
             file.sync()?;
             Ok(pos)
         })();
+        let result = match result {
+            Ok(pos) if self.name_pending => {
+                let named = self.file_mut()?.sync_name();
+                named.map(|()| {
+                    self.name_pending = false;
+                    pos
+                })
+            }
+            other => other,
+        };
         match result {
             Ok(pos) => {
                 self.file_size = self.file()?.end();

@@ -35,6 +35,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
     fn size(&self) -> io::Result<u64>;
     /// Makes everything written so far durable.
     fn sync(&self) -> io::Result<()>;
+    /// Makes the file's name durable (an fsync of its directory), so a file just
+    /// created survives a power cut along with its first commit. Nothing to do for a
+    /// backend without a name.
+    fn sync_name(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Whether [`Backend::tag`] does anything (so callers skip it when not).
     fn wants_tags(&self) -> bool {
         false
@@ -57,12 +63,26 @@ pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
 #[derive(Debug)]
 pub struct FileBackend {
     file: File,
+    /// The directory holding the file's name, when known.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl FileBackend {
     /// Wraps an open file.
     pub fn new(file: File) -> Self {
-        FileBackend { file }
+        FileBackend { file, dir: None }
+    }
+
+    /// Wraps an open file named `path`, so [`Backend::sync_name`] can fsync its directory.
+    pub fn named(file: File, path: &std::path::Path) -> Self {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        FileBackend {
+            file,
+            dir: Some(dir),
+        }
     }
 }
 
@@ -85,6 +105,13 @@ impl Backend for FileBackend {
 
     fn sync_handle(&self) -> Option<File> {
         self.file.try_clone().ok()
+    }
+
+    fn sync_name(&self) -> io::Result<()> {
+        match &self.dir {
+            Some(dir) => File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
     }
 }
 

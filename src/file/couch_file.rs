@@ -564,6 +564,14 @@ impl CouchFile {
         self.sync_backend()
     }
 
+    /// Makes the file's name durable (see [`Backend::sync_name`]).
+    pub fn sync_name(&mut self) -> Result<()> {
+        self.backend.sync_name().map_err(|e| {
+            note_os_error(&e);
+            Error::Write
+        })
+    }
+
     /// Drops buffered appends, so the file ends where it was last written out. Nothing
     /// a committed header points to lies beyond that point.
     pub fn discard_pending(&mut self) {
