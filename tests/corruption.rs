@@ -177,8 +177,9 @@ fn reduce_value_of_the_wrong_size_is_corrupt() {
 }
 
 #[test]
-fn interior_pointer_cycles_are_corrupt() {
-    // An interior node whose child is the node itself (or anything not before it).
+fn interior_pointers_past_their_node_are_corrupt() {
+    // An interior node whose child would lie after it (here past the end of the file).
+    // Real cycles, a node pointing at itself, are built in tests/hostile.rs.
     let bytes = golden_bytes("small_v13");
     let end = bytes.len() as u64;
     let mut w = NodeWriter::new(NodeKind::Interior, Vec::new());

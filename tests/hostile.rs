@@ -421,3 +421,28 @@ fn a_header_of_an_unknown_version_is_passed_over() {
     let db = open(bytes, OpenFlags::RDONLY).unwrap();
     assert_eq!(db.header(), &good);
 }
+
+/// The hostile files above as seeds for the fuzzers (`fuzz/run` passes the directory
+/// in COUCHSTORE_FUZZ_SEEDS; without it they go to a scratch directory). Each is checked
+/// to be hostile: reading it fails or falls back, as the tests above show in detail.
+#[test]
+fn write_fuzz_seeds() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("COUCHSTORE_FUZZ_SEEDS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeds = [
+        ("deep_chain_1000.couch", deep_chains(1000)),
+        ("self_pointing.couch", self_pointing()),
+    ];
+    for (name, bytes) in seeds {
+        let db = open(bytes.clone(), OpenFlags::RDONLY).unwrap();
+        assert_eq!(
+            db.all_docs(None, 0, &mut |_| Ok(Step::Continue)),
+            Err(Error::Corrupt),
+            "{name}"
+        );
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

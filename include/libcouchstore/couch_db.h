@@ -566,7 +566,11 @@ couchstore_error_t couchstore_free_db(Db *db);
 /**
  * Closes the handle's file. The handle stays valid for couchstore_db_info and
  * couchstore_free_db; other calls return COUCHSTORE_ERROR_FILE_CLOSED. Closing twice
- * is not an error.
+ * is not an error. A handle on which a call failed with an internal error (a bug of
+ * ours, reported as COUCHSTORE_ERROR_ALLOC_FAIL with the details in
+ * couchstore_last_internal_error) is closed by the library at once, back at its last
+ * commit: every later call but this one and couchstore_free_db returns
+ * COUCHSTORE_ERROR_FILE_CLOSED.
  *
  * # Safety
  * `db` must be a live handle.

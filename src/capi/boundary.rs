@@ -35,10 +35,18 @@ pub(crate) fn guard(
     name: &'static str,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> couchstore_error_t {
+    guard_noting_panic(name, body).0
+}
+
+/// [`guard`], also saying whether the body panicked.
+fn guard_noting_panic(
+    name: &'static str,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> (couchstore_error_t, bool) {
     let started = super::latency::start();
-    let code = run_guarded(name, body);
+    let result = run_guarded(name, body);
     super::latency::record(name, started);
-    code
+    result
 }
 
 /// [`guard`] for a function working on the handle `db` (which it must not free): the OS
@@ -49,41 +57,92 @@ pub(crate) fn guard_db(
     body: impl FnOnce() -> Result<(), Error>,
 ) -> couchstore_error_t {
     crate::file::couch_file::clear_os_error();
-    let code = guard(name, body);
+    let (code, panicked) = guard_noting_panic(name, body);
     let errno = crate::file::couch_file::last_os_error();
-    if code != COUCHSTORE_SUCCESS && errno != 0 {
-        // SAFETY: NULL or, by the exported function's contract, a live handle that its
-        // body did not free.
-        if let Some(handle) = unsafe { db.as_ref() } {
+    // SAFETY: NULL or, by the exported function's contract, a live handle that its body
+    // did not free.
+    let handle = unsafe { db.as_ref() };
+    if let Some(handle) = handle {
+        if code != COUCHSTORE_SUCCESS && errno != 0 {
             handle.last_os_error.set(errno);
+        }
+        if panicked {
+            poison(handle);
         }
     }
     code
 }
 
-fn run_guarded(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> couchstore_error_t {
+/// After a panic in a call on `handle`: its state may be half-updated, so it is closed
+/// (nothing uncommitted is written) and later calls refused; what was committed is on
+/// disk as it was.
+fn poison(handle: &CDb) {
+    handle.poisoned.set(true);
+    // Not possible while a call further up the stack (an iteration) has the handle;
+    // the flag alone refuses later calls then.
+    if let Ok(mut db) = handle.inner.try_borrow_mut() {
+        db.abandon();
+    }
+}
+
+thread_local! {
+    static PANIC_NEXT_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// For tests of the boundary: the next exported call on this thread panics inside its
+/// guard, as a bug of ours would. Not part of the C API.
+#[doc(hidden)]
+pub fn panic_in_next_call() {
+    PANIC_NEXT_CALL.with(|p| p.set(true));
+}
+
+fn injected_panic() {
+    if PANIC_NEXT_CALL.with(|p| p.replace(false)) {
+        panic!("injected by panic_in_next_call");
+    }
+}
+
+fn run_guarded(
+    name: &'static str,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> (couchstore_error_t, bool) {
+    let body = || {
+        injected_panic();
+        body()
+    };
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => COUCHSTORE_SUCCESS,
+        Ok(Ok(())) => (COUCHSTORE_SUCCESS, false),
         Ok(Err(e)) => {
             note_internal_error(format!("{name}: {e}"));
-            e.code()
+            (e.code(), false)
         }
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            note_internal_error(format!("{name}: internal error: {what}"));
-            PANIC_CODE
+            note_panic(name, &*panic);
+            (PANIC_CODE, true)
         }
     }
 }
 
-/// Like [`guard`] for functions that return a value instead of a code: `fallback` when
-/// the body panics.
-pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+fn note_panic(name: &str, panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    note_internal_error(format!("{name}: internal error: {what}"));
+}
+
+/// Like [`guard`] for the function `name`, which returns a value instead of a code:
+/// `fallback` when the body panics (recorded for couchstore_last_internal_error).
+pub(crate) fn guard_value<T>(name: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
+    let body = || {
+        injected_panic();
+        body()
+    };
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        note_panic(name, &*panic);
+        fallback
+    })
 }
 
 /// Turns a non-NULL pointer into a reference; NULL is INVALID_ARGUMENTS.
@@ -149,6 +208,9 @@ pub(crate) unsafe fn opt_buf_bytes<'a>(buf: *const sized_buf) -> Result<Option<&
 pub(crate) unsafe fn db_ref<'a>(db: *mut CDb) -> Result<Ref<'a, crate::Db>, Error> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { non_null(db.cast_const()) }?;
+    if handle.poisoned.get() {
+        return Err(Error::FileClosed);
+    }
     // Reads may nest (a callback reading during an iteration); a read during a write
     // cannot happen on one thread, but fail cleanly if it does.
     handle
@@ -165,6 +227,9 @@ pub(crate) unsafe fn db_ref<'a>(db: *mut CDb) -> Result<Ref<'a, crate::Db>, Erro
 pub(crate) unsafe fn db_mut<'a>(db: *mut CDb) -> Result<RefMut<'a, crate::Db>, Error> {
     // SAFETY: forwarded from the caller.
     let handle = unsafe { non_null(db.cast_const()) }?;
+    if handle.poisoned.get() {
+        return Err(Error::FileClosed);
+    }
     handle
         .inner
         .try_borrow_mut()

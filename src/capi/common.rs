@@ -113,4 +113,7 @@ pub struct CDb {
     pub(crate) filename: std::ffi::CString,
     /// The errno of the last failed OS call on this handle, for couchstore_last_os_error.
     pub(crate) last_os_error: std::cell::Cell<i32>,
+    /// A call on this handle panicked: its state may be half-updated, so every later
+    /// call but close and free is refused.
+    pub(crate) poisoned: std::cell::Cell<bool>,
 }

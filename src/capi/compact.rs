@@ -304,6 +304,7 @@ impl OwnedHandle {
             inner: RefCell::new(db),
             filename: CString::from(name),
             last_os_error: Cell::new(0),
+            poisoned: Cell::new(false),
         }));
         slot.set(ptr);
         OwnedHandle(ptr)

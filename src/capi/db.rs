@@ -72,6 +72,7 @@ pub unsafe extern "C" fn couchstore_open_db_ex(
             inner: RefCell::new(inner),
             filename: CString::from(name),
             last_os_error: std::cell::Cell::new(0),
+            poisoned: std::cell::Cell::new(false),
         });
         *out = Box::into_raw(handle);
         Ok(())
@@ -100,8 +101,15 @@ pub unsafe extern "C" fn couchstore_free_db(db: *mut CDb) -> couchstore_error_t 
 /// # Safety
 /// `db` must be a live handle from couchstore_open_db.
 unsafe fn free_handle(db: *mut CDb) -> Result<(), Error> {
-    // SAFETY: live handle by the caller's guarantee.
-    drop(unsafe { db_mut(db) }?);
+    // SAFETY: live handle by the caller's guarantee (poisoned or not: freeing always
+    // works).
+    let handle = unsafe { non_null(db.cast_const()) }?;
+    drop(
+        handle
+            .inner
+            .try_borrow_mut()
+            .map_err(|_| Error::InvalidArguments)?,
+    );
     // SAFETY: not borrowed (checked just above), created by Box::into_raw.
     drop(unsafe { Box::from_raw(db) });
     Ok(())
@@ -109,13 +117,26 @@ unsafe fn free_handle(db: *mut CDb) -> Result<(), Error> {
 
 /// Closes the handle's file. The handle stays valid for couchstore_db_info and
 /// couchstore_free_db; other calls return COUCHSTORE_ERROR_FILE_CLOSED. Closing twice
-/// is not an error.
+/// is not an error. A handle on which a call failed with an internal error (a bug of
+/// ours, reported as COUCHSTORE_ERROR_ALLOC_FAIL with the details in
+/// couchstore_last_internal_error) is closed by the library at once, back at its last
+/// commit: every later call but this one and couchstore_free_db returns
+/// COUCHSTORE_ERROR_FILE_CLOSED.
 ///
 /// # Safety
 /// `db` must be a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_close_file(db: *mut CDb) -> couchstore_error_t {
     guard_db("couchstore_close_file", db, || {
+        // SAFETY: live handle by the caller's guarantee.
+        let handle = unsafe { non_null(db.cast_const()) }?;
+        if handle.poisoned.get() {
+            // Closed when it was poisoned (or as soon as nothing else has it).
+            if let Ok(mut inner) = handle.inner.try_borrow_mut() {
+                inner.abandon();
+            }
+            return Ok(());
+        }
         // SAFETY: live handle by the caller's guarantee.
         unsafe { db_mut(db) }?.close()
     })
@@ -187,10 +208,14 @@ pub extern "C" fn couchstore_get_default_file_ops() -> *mut FileOpsInterface {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_get_db_filestats(db: *mut CDb) -> *mut std::ffi::c_void {
     // SAFETY: NULL or a live handle by the caller's guarantee.
-    guard_value(std::ptr::null_mut(), || match unsafe { db_ref(db) } {
-        Ok(inner) => file_ops::stats_of(&inner),
-        Err(_) => std::ptr::null_mut(),
-    })
+    guard_value(
+        "couchstore_get_db_filestats",
+        std::ptr::null_mut(),
+        || match unsafe { db_ref(db) } {
+            Ok(inner) => file_ops::stats_of(&inner),
+            Err(_) => std::ptr::null_mut(),
+        },
+    )
 }
 
 /// Fills `info` with facts about the database as of the handle's current header. Also
@@ -230,7 +255,7 @@ pub unsafe extern "C" fn couchstore_db_info(
 /// `db` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut CDb) -> *const c_char {
-    guard_value(std::ptr::null(), || {
+    guard_value("couchstore_get_db_filename", std::ptr::null(), || {
         // SAFETY: NULL or a live handle by the caller's guarantee.
         unsafe { db.as_ref() }.map_or(std::ptr::null(), |h| h.filename.as_ptr())
     })
@@ -242,7 +267,7 @@ pub unsafe extern "C" fn couchstore_get_db_filename(db: *mut CDb) -> *const c_ch
 /// `db` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_get_header_position(db: *mut CDb) -> u64 {
-    guard_value(0, || {
+    guard_value("couchstore_get_header_position", 0, || {
         // SAFETY: NULL or a live handle by the caller's guarantee.
         unsafe { db_ref(db) }.map_or(0, |d| d.header_position())
     })

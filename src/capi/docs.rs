@@ -313,7 +313,9 @@ pub unsafe extern "C" fn couchstore_open_doc_with_docinfo(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_free_document(doc: *mut CDoc) {
     // SAFETY: one allocation from c_alloc, or NULL.
-    guard_value((), || unsafe { c_free(doc.cast()) })
+    guard_value("couchstore_free_document", (), || unsafe {
+        c_free(doc.cast())
+    })
 }
 
 /// Allocates a DocInfo holding copies of `id` and `rev_meta` (either may be NULL, leaving
@@ -327,7 +329,7 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(
     id: *const sized_buf,
     rev_meta: *const sized_buf,
 ) -> *mut CDocInfo {
-    guard_value(std::ptr::null_mut(), || {
+    guard_value("couchstore_alloc_docinfo", std::ptr::null_mut(), || {
         // SAFETY: NULL or valid by the caller's guarantee.
         let (id, meta) = unsafe { (id.as_ref(), rev_meta.as_ref()) };
         // SAFETY: valid sized_bufs.
@@ -378,5 +380,7 @@ pub unsafe extern "C" fn couchstore_alloc_docinfo(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_free_docinfo(docinfo: *mut CDocInfo) {
     // SAFETY: one allocation from c_alloc, or NULL.
-    guard_value((), || unsafe { c_free(docinfo.cast()) })
+    guard_value("couchstore_free_docinfo", (), || unsafe {
+        c_free(docinfo.cast())
+    })
 }

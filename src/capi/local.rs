@@ -108,5 +108,7 @@ pub unsafe extern "C" fn couchstore_save_local_documents(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn couchstore_free_local_document(lDoc: *mut CLocalDoc) {
     // SAFETY: one allocation from c_alloc, or NULL.
-    guard_value((), || unsafe { c_free(lDoc.cast()) })
+    guard_value("couchstore_free_local_document", (), || unsafe {
+        c_free(lDoc.cast())
+    })
 }

@@ -10,7 +10,7 @@ use crate::error::Error;
 /// for the codes it leaves without text. Never NULL; the string is static.
 #[unsafe(no_mangle)]
 pub extern "C" fn couchstore_strerror(errcode: couchstore_error_t) -> *const c_char {
-    guard_value(c"unknown error".as_ptr(), || {
+    guard_value("couchstore_strerror", c"unknown error".as_ptr(), || {
         crate::error::strerror_c(errcode).as_ptr()
     })
 }

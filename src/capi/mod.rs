@@ -9,6 +9,8 @@
 
 mod alloc;
 mod boundary;
+#[doc(hidden)]
+pub use boundary::panic_in_next_call;
 pub mod common;
 pub mod compact;
 /// cbindgen:ignore

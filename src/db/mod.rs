@@ -164,6 +164,16 @@ impl Db {
         }
     }
 
+    /// Closes the file without writing anything still buffered, back at the last
+    /// commit: for a handle whose state can no longer be trusted.
+    pub fn abandon(&mut self) {
+        if let Some(mut file) = self.file.take() {
+            file.discard_pending();
+            let _ = file.close();
+        }
+        self.header = self.committed.clone();
+    }
+
     /// Writes B-tree nodes as Snappy literals (no compression, a copy) while `on` is set:
     /// faster writes, larger nodes, readable by any reader. The online driver does this
     /// for the rounds the engine waits for.

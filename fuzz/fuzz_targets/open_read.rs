@@ -1,0 +1,10 @@
+#![no_main]
+//! Open a mutated file read-only and read everything.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(db) = couchstore_fuzz::open(data, couchstore::db::OpenFlags::RDONLY) {
+        couchstore_fuzz::read_everything(&db);
+    }
+});
