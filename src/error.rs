@@ -1,5 +1,7 @@
 //! Errors, with the numeric codes and texts of the original's `couchstore_error_t`.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 /// Every failure the library reports. Each variant corresponds to one code of the

@@ -9,8 +9,6 @@
 //! - [`compact`]: offline compaction, replay and online compaction;
 //! - [`capi`]: the C ABI over it.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 /// cbindgen:ignore
 pub mod btree;
 pub mod capi;

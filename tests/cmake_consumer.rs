@@ -165,3 +165,33 @@ fn install_find_package_ctest_pkg_config() {
         .unwrap();
     assert!(!missing.status.success());
 }
+
+/// The system libraries a static consumer links (cmake/native-static-libs.txt, used by
+/// both the CMake package and the pkg-config file) are what rustc says they are.
+#[test]
+fn native_static_libs_match_what_rustc_reports() {
+    let out = command(env!("CARGO"))
+        .args(["rustc", "--release", "--lib", "--crate-type", "staticlib"])
+        .arg("--target-dir")
+        .arg(root().join("target/native-static-libs"))
+        .args(["--", "--print", "native-static-libs"])
+        .current_dir(root())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reported = stderr
+        .lines()
+        .find_map(|l| l.split("native-static-libs: ").nth(1))
+        .expect("rustc prints the list");
+    let checked_in = std::fs::read_to_string(root().join("cmake/native-static-libs.txt")).unwrap();
+    assert_eq!(
+        checked_in.trim(),
+        reported.trim(),
+        "update cmake/native-static-libs.txt"
+    );
+}

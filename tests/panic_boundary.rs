@@ -86,10 +86,8 @@ fn a_panic_poisons_the_handle_and_keeps_the_commits() {
     assert_eq!(has_local(db, &id1), COUCHSTORE_ERROR_FILE_CLOSED);
     assert_eq!(save_local(db, &id2, &json2), COUCHSTORE_ERROR_FILE_CLOSED);
     // SAFETY: a live handle.
-    assert_eq!(
-        unsafe { couchstore_commit(db) },
-        COUCHSTORE_ERROR_FILE_CLOSED
-    );
+    let code = unsafe { couchstore_commit(db) };
+    assert_eq!(code, COUCHSTORE_ERROR_FILE_CLOSED);
     // ...but closing and freeing it work.
     // SAFETY: a live handle, freed once.
     unsafe {

@@ -5,15 +5,18 @@
 //! rounds, the time under the lock, a summary table, and checks that nothing committed
 //! was lost.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use couchstore::compact::online::{OnlineOptions, TicketLock, compact_online};
+use couchstore::compact::online::{LockHook, OnlineOptions, compact_online};
 use couchstore::compact::{self, CompactOptions};
 use couchstore::db::{NewDoc, OpenFlags};
 use couchstore::{Db, Error};
+use parking_lot::{ArcMutexGuard, MutexGuard, RawMutex};
 
 const USAGE: &str = "\
 usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|offline]
@@ -27,6 +30,25 @@ usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|of
 
 const BATCH: usize = 1000;
 const BODY: usize = 1024;
+
+/// The engine's lock, which its flusher holds while committing: parking_lot's mutex,
+/// released with its fair unlock (handed to the longest waiter), so a flusher that
+/// releases and re-takes it at once cannot starve the compactor, nor the other way round.
+type EngineLock = Arc<parking_lot::Mutex<()>>;
+
+/// The driver's lock and unlock callbacks on the engine's lock: separate calls, so the
+/// guard waits between them.
+fn lock_hooks<'a>(lock: &EngineLock) -> (LockHook<'a>, LockHook<'a>) {
+    let held: Rc<RefCell<Option<ArcMutexGuard<RawMutex, ()>>>> = Rc::default();
+    let (lock, h) = (lock.clone(), held.clone());
+    let take = Box::new(move || *h.borrow_mut() = Some(lock.lock_arc()));
+    let release = Box::new(move || {
+        if let Some(g) = held.borrow_mut().take() {
+            ArcMutexGuard::unlock_fair(g);
+        }
+    });
+    (take, release)
+}
 
 /// The engine: the writer handle and, per key, the revision last committed.
 struct Engine {
@@ -108,16 +130,16 @@ fn ms(d: Duration) -> f64 {
 /// took (waiting for the lock included).
 fn flusher(
     engine: Arc<Mutex<Engine>>,
-    lock: Arc<TicketLock>,
+    lock: EngineLock,
     keys: usize,
     stop: Arc<AtomicBool>,
 ) -> Vec<(Instant, Duration)> {
     let mut commits = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let t = Instant::now();
-        lock.lock();
+        let held = lock.lock();
         let r = flush_batch(&mut engine.lock().expect("not poisoned"), keys);
-        lock.unlock();
+        MutexGuard::unlock_fair(held);
         r.expect("flusher commit");
         commits.push((t, t.elapsed()));
     }
@@ -220,7 +242,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
     );
 
     let engine = Arc::new(Mutex::new(e));
-    let lock = Arc::new(TicketLock::default());
+    let lock = EngineLock::default();
     let stop = Arc::new(AtomicBool::new(false));
     let handle = {
         let (e, l, s) = (engine.clone(), lock.clone(), stop.clone());
@@ -241,11 +263,11 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         docs_per_sec_paced: 0.0,
     };
     if online {
-        let (l1, l2) = (lock.clone(), lock.clone());
         let (eng, src) = (engine.clone(), source.clone());
+        let (take, release) = lock_hooks(&lock);
         let mut options = OnlineOptions::new(
-            Box::new(move || l1.lock()),
-            Box::new(move || l2.unlock()),
+            take,
+            release,
             Box::new(move |compacted: &Path| switch_to(&eng, compacted, &src)),
         );
         // fsync the target every 4 MiB, so its writeback never piles up in front of the
@@ -285,24 +307,24 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         row.most_docs_per_hold = stats.most_docs_per_hold;
         row.docs_per_sec_paced = stats.flusher_docs_per_sec_paced;
     } else {
-        lock.lock();
+        let held = lock.lock();
         let result = Db::open(&source, OpenFlags(OpenFlags::RDONLY))
             .and_then(|db| compact::compact(&db, &target, CompactOptions::default()))
             .and_then(|stats| switch_to(&engine, &target, &source).map(|()| stats));
-        let held = t.elapsed();
-        lock.unlock();
+        let took = t.elapsed();
+        MutexGuard::unlock_fair(held);
         let stats = result?;
-        row.total = held;
-        row.longest_hold = held;
+        row.total = took;
+        row.longest_hold = took;
         row.most_docs_per_hold = stats.docs_copied;
         println!(
             "offline compaction: {:.2} s; {} docs copied",
-            held.as_secs_f64(),
+            took.as_secs_f64(),
             stats.docs_copied
         );
         println!(
             "time under the lock: {:.1} ms (the whole compaction)",
-            held.as_secs_f64() * 1e3
+            took.as_secs_f64() * 1e3
         );
     }
     // The engine's handles on the old file are closed; give its space back gradually,

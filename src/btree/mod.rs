@@ -2,6 +2,8 @@
 //! iteration, walks, counting from reduce values, batched modification and bottom-up
 //! building. Keys compare as raw bytes (`memcmp` order) in all three trees.
 
+#![forbid(unsafe_code)]
+
 pub mod builder;
 pub mod count;
 pub mod descent;
@@ -24,11 +26,11 @@ pub use reduce::{ByIdReducer, BySeqReducer, LocalReducer, Reducer};
 pub use walk::{WalkEvent, walk};
 
 /// A visitor of leaf entries: called with each key and value.
-pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<Step> + 'a;
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> crate::error::Result<Step> + 'a;
 
 /// A callback given key/value entries (e.g. each existing entry a modification replaces
 /// or removes, or each entry of a sorted stream).
-pub type ExistingEntry<'a> = dyn FnMut(&[u8], &[u8]) -> crate::Result<()> + 'a;
+pub type ExistingEntry<'a> = dyn FnMut(&[u8], &[u8]) -> crate::error::Result<()> + 'a;
 
 /// What a visitor wants after seeing an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +43,8 @@ pub enum Step {
 
 /// Whether a node that fails to read may be skipped (TOLERATE_CORRUPTION) rather than
 /// failing the traversal.
-pub fn tolerable(e: crate::Error) -> bool {
-    use crate::Error;
+pub fn tolerable(e: crate::error::Error) -> bool {
+    use crate::error::Error;
     matches!(e, Error::Corrupt | Error::ChecksumFail | Error::Read)
 }
 
@@ -53,12 +55,15 @@ pub struct SkipLog {
     /// Nodes (or node items) that could not be read and were skipped with what is below.
     pub skipped: u64,
     /// The first error met.
-    pub first_error: Option<crate::Error>,
+    pub first_error: Option<crate::error::Error>,
 }
 
 impl SkipLog {
     /// Records `e` if it may be tolerated and a log is given; otherwise hands it back.
-    pub(crate) fn absorb(log: &mut Option<&mut SkipLog>, e: crate::Error) -> crate::Result<()> {
+    pub(crate) fn absorb(
+        log: &mut Option<&mut SkipLog>,
+        e: crate::error::Error,
+    ) -> crate::error::Result<()> {
         match log {
             Some(log) if tolerable(e) => {
                 log.skipped += 1;

@@ -3,6 +3,8 @@
 //! sequence-ordered scan, the by-id tree from an id-sorted stream that spills to disk
 //! beyond a memory bound, and the local tree from its own ordered scan.
 
+#![forbid(unsafe_code)]
+
 pub mod id_sorter;
 pub mod online;
 pub mod pitr;

@@ -59,40 +59,6 @@ const FINAL_SHARE: f64 = 0.5;
 /// Documents per second assumed for a hold before any replay was timed.
 const FIRST_RATE: f64 = 100_000.0;
 
-/// A fair lock with separate `lock` and `unlock` calls, as the driver's callbacks need:
-/// tickets are served in order, so a flusher that releases and immediately re-takes it
-/// cannot starve the compactor's final step (an unfair lock can, for seconds).
-#[derive(Debug, Default)]
-pub struct TicketLock {
-    /// (next ticket to hand out, ticket being served)
-    tickets: std::sync::Mutex<(u64, u64)>,
-    served: std::sync::Condvar,
-}
-
-impl TicketLock {
-    /// Waits for this caller's turn.
-    pub fn lock(&self) {
-        let mut t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = t.0;
-        t.0 += 1;
-        while t.1 != mine {
-            t = self.served.wait(t).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// Passes the lock to the next ticket. Call once per `lock`.
-    pub fn unlock(&self) {
-        self.tickets.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
-        self.served.notify_all();
-    }
-
-    /// Whether nobody holds or waits for the lock.
-    pub fn is_free(&self) -> bool {
-        let t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
-        t.0 == t.1
-    }
-}
-
 /// The phase an online compaction is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -151,6 +117,10 @@ pub struct OnlineStats {
     pub longest_lock_hold: Duration,
     /// The most documents replayed in one hold of the lock (paced or final).
     pub most_docs_per_hold: u64,
+    /// The most documents the flusher committed between two holds of the lock. With a
+    /// fair lock that is one commit; a hold replays more than the document budget only
+    /// when this is larger than the budget (then at most an eighth more than this).
+    pub most_docs_added_between_holds: u64,
     /// Time the lock was held in paced rounds: how long the flusher waited for it
     /// (at most) while it was paced.
     pub paced_lock_time: Duration,
@@ -354,6 +324,8 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         let (end_pos, end) = src.newest_header()?;
         // What the flusher committed since the last hold (one commit, with a fair lock).
         let added = last_end_seq.map(|s| end.update_seq.saturating_sub(s));
+        stats.most_docs_added_between_holds =
+            stats.most_docs_added_between_holds.max(added.unwrap_or(0));
         let decision = next_hold(HoldState {
             backlog: end.update_seq.saturating_sub(replayed_seq),
             added,

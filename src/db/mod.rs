@@ -1,5 +1,7 @@
 //! The safe Rust database API: open, read, write, commit, header navigation.
 
+#![forbid(unsafe_code)]
+
 mod doc;
 pub mod options;
 mod read;

@@ -1,7 +1,8 @@
 //! The append-only file: block markers, checksummed chunk reads and writes, buffered
 //! appends, fsync, and the search for headers. All I/O goes through a [`Backend`], so
 //! tests can swap the real file for an in-memory or failing one.
-#![warn(clippy::undocumented_unsafe_blocks)]
+
+#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod chunk_cache;

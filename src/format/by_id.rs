@@ -49,7 +49,6 @@ impl<'a> ByIdValue<'a> {
         Ok(())
     }
 
-    /// Decodes a value; one shorter than the fixed fields is CORRUPT.
     /// Just what the by-id reduce counts: whether the entry is a deletion, and its
     /// physical size (read in place, without decoding the rest).
     pub fn summary(raw: &[u8]) -> Result<(bool, u64)> {
@@ -60,6 +59,7 @@ impl<'a> ByIdValue<'a> {
         Ok((raw[10] & 0x80 != 0, u64::from(size)))
     }
 
+    /// Decodes a value; one shorter than the fixed fields is CORRUPT.
     pub fn decode(raw: &'a [u8]) -> Result<Self> {
         let mut r = ByteReader::new(raw);
         let db_seq = r.be(6)?;

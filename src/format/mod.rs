@@ -4,6 +4,8 @@
 //! The reference is the original's `file_format.md`; where it is silent the behaviour of
 //! the original library (checked on the golden files) decides.
 
+#![forbid(unsafe_code)]
+
 pub mod bits;
 pub mod block;
 pub mod by_id;
