@@ -5,7 +5,8 @@ use std::io;
 use std::sync::Arc;
 
 use super::backend::{AccessTag, Backend};
-use super::chunk_cache::{ChunkCache, DEFAULT_CACHE_BYTES};
+use super::node_cache::{CacheSpace, NodeCache};
+use super::write_buffer;
 use crate::error::{Error, Result};
 use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
@@ -20,8 +21,13 @@ use crate::format::header::Header;
 
 /// Default number of bytes buffered before appends are written out.
 pub const DEFAULT_WRITE_BUFFER: usize = 128 * 1024;
-/// Bytes read at once when a chunk is read, so most chunks take a single read.
-const SPECULATIVE_READ: u64 = 2048;
+/// Fewest bytes read at once when a chunk is read: a read runs to the end of the
+/// 4096-byte block the chunk starts in (as the original reads whole blocks), and on into
+/// the next block when fewer than this are left in it, so most chunks take one read and
+/// reads stay block-aligned.
+const SHORTEST_READ: u64 = 1024;
+/// Bytes read at once at a candidate header: marker, prefix and a header with roots.
+const HEADER_READ: u64 = 512;
 /// Largest header body accepted: fixed fields, timestamp and three maximal roots.
 const MAX_HEADER_BODY: u32 = 1 + 24 + 8 + 3 * 0xffff;
 
@@ -82,11 +88,14 @@ pub struct CouchFile {
     end: u64,
     /// Bytes below this position are in the backend; `pending` holds the rest.
     flushed: u64,
+    /// Appends not yet written out, in a buffer taken from the process-wide pool at the
+    /// first append and given back when they are written out (an idle handle holds none).
     pending: Vec<u8>,
     buffer_limit: usize,
     sync_every: Option<u64>,
     unsynced: u64,
-    cache: ChunkCache,
+    /// This handle's part of the process-wide node cache.
+    cache_space: CacheSpace,
     /// Whether nodes are written as Snappy literals (fast) instead of compressed.
     literal_nodes: bool,
 }
@@ -108,7 +117,7 @@ impl CouchFile {
             buffer_limit: DEFAULT_WRITE_BUFFER,
             sync_every: None,
             unsynced: 0,
-            cache: ChunkCache::new(DEFAULT_CACHE_BYTES),
+            cache_space: CacheSpace::fresh(),
             literal_nodes: false,
         })
     }
@@ -142,13 +151,34 @@ impl CouchFile {
 
     /// A decoded chunk kept by [`CouchFile::remember`], if still cached.
     pub fn cached(&self, pos: u64) -> Option<Arc<[u8]>> {
-        self.cache.get(pos)
+        NodeCache::global().get(self.cache_space, pos)
     }
 
     /// Keeps the decoded form of the chunk at `pos` (the caller decides what is worth
     /// keeping: the B-tree keeps interior nodes) for later [`CouchFile::cached`] calls.
     pub fn remember(&self, pos: u64, decoded: Arc<[u8]>) {
-        self.cache.insert(pos, decoded);
+        NodeCache::global().insert(self.cache_space, pos, decoded);
+    }
+
+    /// Makes room in the pending buffer, taking one from the pool if this handle has none.
+    fn pending_buffer(&mut self) -> &mut Vec<u8> {
+        if self.pending.capacity() == 0 {
+            self.pending =
+                write_buffer::take(self.buffer_limit.saturating_add(BLOCK_SIZE as usize));
+        }
+        &mut self.pending
+    }
+
+    /// Gives the (empty) pending buffer back to the pool.
+    fn release_pending(&mut self) {
+        debug_assert!(self.pending.is_empty());
+        write_buffer::give_back(std::mem::take(&mut self.pending));
+    }
+
+    /// Forgets every node cached for this handle: positions from `end` on are being
+    /// rolled back and may be written again with other bytes.
+    fn forget_cached(&mut self) {
+        self.cache_space.renew();
     }
 
     /// The logical end of the file as this handle knows it.
@@ -303,7 +333,13 @@ impl CouchFile {
         }
         let avail = self.end - pos;
         out.clear();
-        let first = physical_len(pos, SPECULATIVE_READ).min(avail);
+        let to_block_end = BLOCK_SIZE - pos % BLOCK_SIZE;
+        let first = if to_block_end < SHORTEST_READ {
+            to_block_end + BLOCK_SIZE
+        } else {
+            to_block_end
+        }
+        .min(avail);
         self.read_raw_via(ahead.as_deref_mut(), pos, first, out)?;
         strip_markers(pos, out);
         if out.len() < PREFIX_LEN {
@@ -343,15 +379,15 @@ impl CouchFile {
             return Err(Error::NoHeader);
         }
         let avail = self.end - pos;
+        // One read for the marker, the prefix and a typical header body; a block start
+        // holds no other marker, and within a block there is none.
+        let first = HEADER_READ.min(avail);
         let mut raw = Vec::new();
-        self.read_raw(pos, 1, &mut raw)?;
+        self.read_raw(pos, first, &mut raw)?;
         if raw[0] != HEADER_MARKER {
             return Err(Error::NoHeader);
         }
-        raw.clear();
-        let first = physical_len(pos + 1, PREFIX_LEN as u64 + 64).min(avail - 1);
-        self.read_raw(pos + 1, first, &mut raw)?;
-        strip_markers(pos + 1, &mut raw);
+        raw.remove(0);
         if raw.len() < PREFIX_LEN {
             return Err(Error::NoHeader);
         }
@@ -363,10 +399,10 @@ impl CouchFile {
         if total > avail - 1 {
             return Err(Error::NoHeader);
         }
-        if total > first {
+        if total > first - 1 {
             let mut rest = Vec::new();
-            self.read_raw(pos + 1 + first, total - first, &mut rest)?;
-            strip_markers(pos + 1 + first, &mut rest);
+            self.read_raw(pos + first, total - (first - 1), &mut rest)?;
+            strip_markers(pos + first, &mut rest);
             raw.extend_from_slice(&rest);
         }
         let body = &raw[PREFIX_LEN..PREFIX_LEN + prefix.body_len as usize];
@@ -463,13 +499,16 @@ impl CouchFile {
         let prefix = encode_data_prefix(body.len(), crc)?;
         // A chunk starting on a block boundary is recorded after the boundary's marker,
         // as the original records it: positions are then never 0, which means "no body".
-        if is_block_start(self.end) {
-            self.pending.push(DATA_MARKER);
-            self.end += 1;
-        }
-        let pos = self.end;
-        let after_prefix = insert_markers(pos, &prefix, &mut self.pending);
-        self.end = insert_markers(after_prefix, body, &mut self.pending);
+        let start = self.end;
+        let pending = self.pending_buffer();
+        let pos = if is_block_start(start) {
+            pending.push(DATA_MARKER);
+            start + 1
+        } else {
+            start
+        };
+        let after_prefix = insert_markers(pos, &prefix, pending);
+        self.end = insert_markers(after_prefix, body, pending);
         let loc = ChunkLocation {
             pos,
             physical_size: self.end - pos,
@@ -486,7 +525,7 @@ impl CouchFile {
         if self.end != 0 {
             return Ok(());
         }
-        self.pending.push(DATA_MARKER);
+        self.pending_buffer().push(DATA_MARKER);
         self.end = 1;
         self.flush()
     }
@@ -498,12 +537,13 @@ impl CouchFile {
             return Err(Error::InvalidArguments);
         }
         let pos = self.end.div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
-        self.pending
-            .resize(self.pending.len() + (pos - self.end) as usize, 0);
-        self.pending.push(HEADER_MARKER);
+        let gap = (pos - self.end) as usize;
+        let pending = self.pending_buffer();
+        pending.resize(pending.len() + gap, 0);
+        pending.push(HEADER_MARKER);
         let prefix = encode_header_prefix(body.len(), kind.compute(body));
-        let after_prefix = insert_markers(pos + 1, &prefix, &mut self.pending);
-        self.end = insert_markers(after_prefix, body, &mut self.pending);
+        let after_prefix = insert_markers(pos + 1, &prefix, pending);
+        self.end = insert_markers(after_prefix, body, pending);
         Ok(pos)
     }
 
@@ -533,6 +573,7 @@ impl CouchFile {
         self.flushed = self.end;
         self.unsynced += done as u64;
         self.pending.clear();
+        self.release_pending();
         if let Some(every) = self.sync_every
             && self.unsynced >= every
         {
@@ -575,9 +616,12 @@ impl CouchFile {
     /// Drops buffered appends, so the file ends where it was last written out. Nothing
     /// a committed header points to lies beyond that point.
     pub fn discard_pending(&mut self) {
+        if self.end != self.flushed {
+            self.forget_cached();
+        }
         self.pending.clear();
+        self.release_pending();
         self.end = self.flushed;
-        self.cache.forget_from(self.end);
     }
 
     /// Moves the end of the file back to `end` (not before the last write-out of a
@@ -595,8 +639,10 @@ impl CouchFile {
             self.pending.clear();
             self.flushed = end;
         }
+        if end < self.end {
+            self.forget_cached();
+        }
         self.end = end;
-        self.cache.forget_from(end);
         true
     }
 }
@@ -625,10 +671,13 @@ mod tests {
         f.remember(gone.pos, Arc::from(&b"gone decoded"[..]));
         assert!(f.rollback_to(end));
         // The position is reused by the next append: the old decoded form must not be
-        // served for it.
+        // served for it. (A rollback forgets the handle's whole cache, kept nodes too:
+        // rollbacks follow failures, and forgetting is then O(1).)
         let again = f.append_chunk(b"again").unwrap();
         assert_eq!(again.pos, gone.pos);
         assert!(f.cached(again.pos).is_none());
+        assert!(f.cached(kept.pos).is_none());
+        f.remember(kept.pos, Arc::from(&b"kept decoded"[..]));
         assert_eq!(&*f.cached(kept.pos).unwrap(), b"kept decoded");
         // Discarding what was never written out drops it too.
         f.remember(again.pos, Arc::from(&b"again decoded"[..]));

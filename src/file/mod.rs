@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
-pub mod chunk_cache;
 pub mod couch_file;
+pub mod node_cache;
 pub mod removal;
+pub mod write_buffer;
 
 pub use backend::{AccessTag, Backend, FileBackend, MemoryBackend};
 pub use couch_file::{ChunkLocation, CouchFile, FoundHeader, ReadAhead};
+pub use node_cache::NodeCache;
 pub use removal::remove_gradually;
