@@ -203,6 +203,11 @@ fn c_documents_iteration_local_docs() {
 }
 
 #[test]
+fn c_process_wide_settings() {
+    c_suite("test_settings");
+}
+
+#[test]
 fn c_one_writer_many_readers() {
     c_suite("test_threads");
 }

@@ -275,6 +275,15 @@ typedef struct couchstore_online_options {
    * max_lock_hold_us).
    */
   uint64_t max_docs_per_hold;
+  /**
+   * Bytes per second the work done without the lock may read and write (the
+   * snapshot's copy; catch-up rounds pause between rounds), so compactions leave the
+   * flushers their share; holds of the lock are never slowed. 0, the default: the
+   * process-wide limit every online compaction shares (see
+   * couchstore_set_compaction_rate_limit); UINT64_MAX: no limit; anything else: a
+   * limit of this compaction's own.
+   */
+  uint64_t max_bytes_per_sec;
 } couchstore_online_options;
 
 /**
@@ -368,7 +377,15 @@ typedef struct couchstore_online_stats {
 #define COUCHSTORE_COMPACT_RECOVERY_MODE 8
 
 /**
- * Flag bits without a meaning (yet).
+ * Ours: hold this compaction to the process-wide compaction rate limit (see
+ * couchstore_set_compaction_rate_limit), which it then shares with every online
+ * compaction. Without it an offline compaction runs as fast as it can, as in the
+ * original. A bit of the original's COUCHSTORE_COMPACT_UNUSED range.
+ */
+#define COUCHSTORE_COMPACT_FLAG_RATE_LIMITED 16
+
+/**
+ * Flag bits without a meaning in the original (0x10 is ours, see above).
  */
 #define COUCHSTORE_COMPACT_UNUSED 16777200
 
@@ -476,6 +493,46 @@ typedef struct couchstore_online_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Sets the total memory budget, in bytes, of the node cache all handles of this process
+ * share (decoded B-tree interior nodes). A smaller budget drops what lies beyond it at
+ * once; 0 turns the cache off. The default is 64 MiB, or what the environment variable
+ * `COUCHSTORE_CACHE_BYTES` says when the library first uses the cache (a number of
+ * bytes, optionally followed by K, M or G). May be called at any time, from any thread.
+ */
+LIBCOUCHSTORE_API
+void couchstore_set_cache_budget(size_t bytes);
+
+/**
+ * The node cache's total memory budget in bytes (see `couchstore_set_cache_budget`).
+ */
+LIBCOUCHSTORE_API
+size_t couchstore_get_cache_budget(void);
+
+/**
+ * Bytes the node cache holds now, across all handles (at most about the budget).
+ */
+LIBCOUCHSTORE_API
+size_t couchstore_get_cache_bytes(void);
+
+/**
+ * Sets the process-wide compaction rate limit in bytes per second (0: no limit): the
+ * limit every online compaction shares unless its options choose otherwise, and that
+ * offline compactions with COUCHSTORE_COMPACT_FLAG_RATE_LIMITED join. Together they read
+ * and write at most this much per second outside the engine's lock (holds of the lock
+ * are never slowed). The default is 16 MiB/s, or what the environment variable
+ * `COUCHSTORE_COMPACTION_BYTES_PER_SEC` says when a compaction first uses the limit (a
+ * number, optionally followed by K, M or G). Compactions running follow a change at once.
+ */
+LIBCOUCHSTORE_API
+void couchstore_set_compaction_rate_limit(uint64_t bytes_per_sec);
+
+/**
+ * The process-wide compaction rate limit in bytes per second (0: no limit).
+ */
+LIBCOUCHSTORE_API
+uint64_t couchstore_get_compaction_rate_limit(void);
 
 /**
  * Compacts `source` (at its current header) into the file `target_filename`, which must
@@ -1106,7 +1163,7 @@ couchstore_error_t couchstore_replay(Db *source,
 /**
  * Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
  * backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
- * limit on paced rounds.
+ * limit on paced rounds, the process-wide compaction rate limit.
  *
  * # Safety
  * `options` must be NULL or writable.

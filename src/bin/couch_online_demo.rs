@@ -20,13 +20,17 @@ use parking_lot::{ArcMutexGuard, MutexGuard, RawMutex};
 
 const USAGE: &str = "\
 usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|offline]
+                         [--rate-limit MIB_PER_SEC]
 
   --sizes N,..  sizes in MiB of the databases compacted online (default 100,300);
                 the offline compaction runs at the first size
   --size-mb N   the same as --sizes N
   --full        sizes 100,300,1024
   --dir DIR     where to put the files (default: a temporary directory here)
-  --only MODE   run only the online or only the offline compaction";
+  --only MODE   run only the online or only the offline compaction
+  --rate-limit N  hold the online compaction's work outside the lock to N MiB/s
+                (default 0: as fast as it can, to show the lock holds at full speed;
+                the library's own default is 16 MiB/s, shared by all compactions)";
 
 const BATCH: usize = 1000;
 const BODY: usize = 1024;
@@ -394,12 +398,14 @@ fn main() -> std::process::ExitCode {
     let mut sizes = Some(vec![100u64, 300]);
     let mut dir: Option<PathBuf> = None;
     let mut modes = vec![true, false];
+    let mut rate_mib: Option<u64> = Some(0);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--sizes" | "--size-mb" => sizes = parse_sizes(it.next()),
             "--full" => sizes = Some(vec![100, 300, 1024]),
             "--dir" => dir = it.next().map(PathBuf::from),
+            "--rate-limit" => rate_mib = it.next().and_then(|n| n.parse().ok()),
             "--only" => match it.next().map(String::as_str) {
                 Some("online") => modes = vec![true],
                 Some("offline") => modes = vec![false],
@@ -412,10 +418,11 @@ fn main() -> std::process::ExitCode {
             _ => sizes = None,
         }
     }
-    let Some(sizes) = sizes else {
+    let (Some(sizes), Some(rate_mib)) = (sizes, rate_mib) else {
         eprintln!("{USAGE}");
         return std::process::ExitCode::from(2);
     };
+    couchstore::compact::rate_limit::RateLimit::process_wide().set_bytes_per_sec(rate_mib << 20);
     let tmp = match tempfile_dir(dir) {
         Ok(t) => t,
         Err(e) => {
@@ -424,7 +431,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     println!(
-        "couch_online_demo: a flusher committing batches of {BATCH} x {BODY} B documents at full speed while databases of {sizes:?} MiB are compacted"
+        "couch_online_demo: a flusher committing batches of {BATCH} x {BODY} B documents at full speed while databases of {sizes:?} MiB are compacted ({})",
+        match rate_mib {
+            0 => "no rate limit".to_string(),
+            n => format!("rate limit {n} MiB/s"),
+        }
     );
     let mut runs: Vec<(u64, bool)> = Vec::new();
     if modes.contains(&true) {

@@ -13,6 +13,7 @@ use super::boundary::{c_free, db_ref, guard_db, non_null, sized};
 use super::file_ops;
 use super::types::*;
 use crate::compact::pitr::PointInTime;
+use crate::compact::rate_limit::RateLimit;
 use crate::compact::target::TargetFile;
 use crate::compact::{self, CompactOptions, FilterAction};
 use crate::db::OpenFlags;
@@ -28,7 +29,12 @@ pub const COUCHSTORE_COMPACT_FLAG_UPGRADE_DB: couchstore_compact_flags = 2;
 pub const COUCHSTORE_COMPACT_FLAG_UNBUFFERED: couchstore_compact_flags = 4;
 /// Skip unreadable nodes and documents, copying everything readable.
 pub const COUCHSTORE_COMPACT_RECOVERY_MODE: couchstore_compact_flags = 8;
-/// Flag bits without a meaning (yet).
+/// Ours: hold this compaction to the process-wide compaction rate limit (see
+/// couchstore_set_compaction_rate_limit), which it then shares with every online
+/// compaction. Without it an offline compaction runs as fast as it can, as in the
+/// original. A bit of the original's COUCHSTORE_COMPACT_UNUSED range.
+pub const COUCHSTORE_COMPACT_FLAG_RATE_LIMITED: couchstore_compact_flags = 0x10;
+/// Flag bits without a meaning in the original (0x10 is ours, see above).
 pub const COUCHSTORE_COMPACT_UNUSED: couchstore_compact_flags = 0xff_fff0;
 /// fsync the target after every N bytes (encoded as COUCHSTORE_OPEN_WITH_PERIODIC_SYNC).
 pub const COUCHSTORE_COMPACT_WITH_PERIODIC_SYNC: couchstore_compact_flags = 0x1f00_0000;
@@ -274,6 +280,8 @@ pub(crate) unsafe fn run_compaction<'a>(
         filter: hooks.filter,
         rewrite: hooks.rewrite,
         precommit: hooks.precommit,
+        rate_limit: (flags & COUCHSTORE_COMPACT_FLAG_RATE_LIMITED != 0)
+            .then(|| RateLimit::process_wide().clone()),
         ..Default::default()
     };
     let result = match pitr {

@@ -15,6 +15,7 @@ use super::compact::{
 };
 use super::types::*;
 use crate::compact::online::{self, OnlineOptions, Phase, Progress};
+use crate::compact::rate_limit::RateLimit;
 use crate::compact::replay::{self, ReplayOptions};
 use crate::error::Error;
 
@@ -162,6 +163,13 @@ pub struct couchstore_online_options {
     /// The budget of a hold in documents instead of time (0, the default: use
     /// max_lock_hold_us).
     pub max_docs_per_hold: u64,
+    /// Bytes per second the work done without the lock may read and write (the
+    /// snapshot's copy; catch-up rounds pause between rounds), so compactions leave the
+    /// flushers their share; holds of the lock are never slowed. 0, the default: the
+    /// process-wide limit every online compaction shares (see
+    /// couchstore_set_compaction_rate_limit); UINT64_MAX: no limit; anything else: a
+    /// limit of this compaction's own.
+    pub max_bytes_per_sec: u64,
 }
 
 /// What couchstore_compact_online did.
@@ -204,7 +212,7 @@ pub struct couchstore_online_stats {
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
 /// backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
-/// limit on paced rounds.
+/// limit on paced rounds, the process-wide compaction rate limit.
 ///
 /// # Safety
 /// `options` must be NULL or writable.
@@ -227,6 +235,7 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
             max_lock_hold_us: online::DEFAULT_MAX_LOCK_HOLD.as_micros() as u64,
             max_paced_rounds: 0,
             max_docs_per_hold: 0,
+            max_bytes_per_sec: 0,
         };
     }
 }
@@ -302,6 +311,11 @@ pub unsafe extern "C" fn couchstore_compact_online(
         options.max_docs_per_hold = (o.max_docs_per_hold > 0).then_some(o.max_docs_per_hold);
         options.flush_threshold = o.flush_threshold;
         options.id_sort_memory = o.id_sort_memory;
+        options.rate_limit = match o.max_bytes_per_sec {
+            0 => Some(RateLimit::process_wide().clone()),
+            u64::MAX => None,
+            rate => Some(RateLimit::new(rate)),
+        };
         if let Some(progress) = o.progress {
             let pctx = o.progress_ctx;
             options.progress = Some(Box::new(move |p: Progress| {

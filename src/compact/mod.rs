@@ -5,24 +5,22 @@
 
 #![forbid(unsafe_code)]
 
+mod compactor;
 pub mod id_sorter;
 pub mod online;
 pub mod pitr;
+pub mod rate_limit;
 pub mod replay;
 pub mod target;
 
 use std::cell::RefCell;
 use std::path::Path;
 
-use crate::btree::{
-    ByIdReducer, BySeqReducer, KeyRange, LocalReducer, SkipLog, Step, TreeBuilder, iterate,
-};
+use crate::btree::{KeyRange, LocalReducer, SkipLog, Step, TreeBuilder, iterate};
 use crate::db::{Db, DocInfo, OpenFlags};
 use crate::error::{Error, Result};
 use crate::format::FormatVersion;
-use crate::format::by_id::ByIdValue;
-use crate::format::by_seq::{self, BySeqValue};
-use id_sorter::IdSorter;
+use compactor::Compactor;
 use target::TargetFile;
 
 /// Compaction flags, numerically identical to the original's `couchstore_compact_flags`.
@@ -77,6 +75,9 @@ pub struct CompactOptions<'a> {
     pub progress: Option<ProgressHook<'a>>,
     /// Memory bound of the by-id sort before it spills to disk (0: the default).
     pub id_sort_memory: usize,
+    /// A limit on the bytes per second the compaction reads and writes, possibly shared
+    /// with other compactions (None, the default: as fast as it can).
+    pub rate_limit: Option<rate_limit::RateLimit>,
 }
 
 /// What a compaction did.
@@ -151,138 +152,29 @@ pub fn compact_into(
         return Err(Error::InvalidArguments);
     }
     let recovery = options.flags & flags::RECOVERY_MODE != 0;
-    let drop_deletes = options.flags & flags::DROP_DELETES != 0;
     let src_file = source.file()?;
     let src_header = source.header().clone();
-    let sizes = target.borrow().node_sizes();
-    let memory = match options.id_sort_memory {
-        0 => id_sorter::DEFAULT_MEMORY,
-        n => n,
-    };
-    {
-        // Hooks see the source's sequences in the target's header from the start (an
-        // engine's filter compares a tombstone's sequence with the target's update_seq
-        // so it never purges the newest one).
-        let mut t = target.borrow_mut();
-        let h = t.header_mut()?;
-        h.update_seq = src_header.update_seq;
-        h.purge_seq = src_header.purge_seq + u64::from(drop_deletes);
-        h.purge_ptr = src_header.purge_ptr;
-    }
-    let mut sorter = IdSorter::new(Path::new(target.borrow().filename()), memory);
-    let mut seq_tree = TreeBuilder::new(&BySeqReducer, sizes);
-    let mut stats = CompactStats::default();
-    let mut body = Vec::new();
-    let mut value = Vec::new();
-    let mut info = DocInfo::default();
+    start_target_header(
+        &src_header,
+        target,
+        options.flags & flags::DROP_DELETES != 0,
+    )?;
     let mut skips = SkipLog::default();
 
+    // 1. Documents, in sequence order: bodies and the by-seq tree; by-id entries sorted.
+    let mut compactor = Compactor::new(source, target, &mut options)?;
     iterate(
         src_file,
         src_header.by_seq_root.as_ref(),
         src_file.end(),
         KeyRange::ALL,
         recovery.then_some(&mut skips),
-        &mut |key, raw| {
-            let v = match BySeqValue::decode(raw) {
-                Ok(v) => v,
-                Err(e) if recovery => {
-                    stats.docs_skipped += 1;
-                    stats.tolerated_error.get_or_insert(e);
-                    return Ok(Step::Continue);
-                }
-                Err(e) => return Err(e),
-            };
-            if v.deleted && drop_deletes && options.filter.is_none() {
-                stats.deletes_dropped += 1;
-                return Ok(Step::Continue);
-            }
-            info.set_from_by_seq(key, raw)?;
-            let mut have_body = false;
-            if let Some(filter) = options.filter.as_mut() {
-                let mut action = filter(Some(&info), None)?;
-                if action == FilterAction::NeedBody {
-                    body.clear();
-                    if v.bp != 0 {
-                        src_file.read_chunk(v.bp, &mut body)?;
-                    }
-                    have_body = true;
-                    action = filter(Some(&info), Some(&body))?;
-                }
-                match action {
-                    FilterAction::Keep => {}
-                    FilterAction::Drop => {
-                        stats.docs_dropped += 1;
-                        return Ok(Step::Continue);
-                    }
-                    FilterAction::NeedBody => return Err(Error::InvalidArguments),
-                }
-            }
-            let mut new_bp = 0;
-            let mut rewritten = false;
-            if v.bp != 0 {
-                if !have_body {
-                    match src_file.read_chunk(v.bp, &mut body) {
-                        Ok(()) => {}
-                        Err(e) if recovery => {
-                            stats.docs_skipped += 1;
-                            stats.tolerated_error.get_or_insert(e);
-                            return Ok(Step::Continue);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                new_bp = target.borrow_mut().file_mut()?.append_chunk(&body)?.pos;
-                stats.body_bytes += body.len() as u64;
-                if let Some(rewrite) = options.rewrite.as_mut() {
-                    rewritten = rewrite(&mut info, &body)?;
-                }
-            }
-            // The entry as the source has it, with the new body position; the physical
-            // size is kept from the source, as the original keeps it.
-            let entry = if rewritten {
-                BySeqValue {
-                    physical_size: v.physical_size,
-                    bp: new_bp,
-                    ..info.by_seq_value()
-                }
-            } else {
-                BySeqValue { bp: new_bp, ..v }
-            };
-            value.clear();
-            entry.encode(&mut value)?;
-            let mut t = target.borrow_mut();
-            seq_tree.add(t.file_mut()?, key, &value)?;
-            drop(t);
-            value.clear();
-            ByIdValue {
-                db_seq: by_seq::decode_key(key)?,
-                physical_size: entry.physical_size,
-                deleted: entry.deleted,
-                bp: entry.bp,
-                content_meta: entry.content_meta,
-                rev_seq: entry.rev_seq,
-                rev_meta: entry.rev_meta,
-            }
-            .encode(&mut value)?;
-            sorter.add(entry.id, &value)?;
-            stats.docs_copied += 1;
-            if stats.docs_copied.is_multiple_of(PROGRESS_EVERY)
-                && let Some(progress) = options.progress.as_mut()
-            {
-                stats.id_runs_spilled = sorter.runs_spilled() as u64;
-                progress(&stats)?;
-            }
-            Ok(Step::Continue)
-        },
+        &mut |key, raw| compactor.copy(key, raw),
     )?;
-    stats.id_runs_spilled = sorter.runs_spilled() as u64;
+    let (by_seq_root, by_id_root, mut stats) = compactor.finish()?;
 
-    let by_seq_root = seq_tree.finish(target.borrow_mut().file_mut()?)?;
-    let mut id_tree = TreeBuilder::new(&ByIdReducer, sizes);
-    sorter.drain_sorted(&mut |k, v| id_tree.add(target.borrow_mut().file_mut()?, k, v))?;
-    let by_id_root = id_tree.finish(target.borrow_mut().file_mut()?)?;
-
+    // 2. Local documents, in key order.
+    let sizes = target.borrow().node_sizes();
     let mut local_tree = TreeBuilder::new(&LocalReducer, sizes);
     iterate(
         src_file,
@@ -301,6 +193,7 @@ pub fn compact_into(
         stats.tolerated_error.get_or_insert(e);
     }
 
+    // 3. The header, the hooks' last word, and the commit.
     {
         let mut t = target.borrow_mut();
         let h = t.header_mut()?;
@@ -321,4 +214,20 @@ pub fn compact_into(
         .borrow_mut()
         .commit_with_timestamp(src_header.timestamp)?;
     Ok(stats)
+}
+
+/// Gives the target's header the source's sequences before anything is copied: hooks
+/// see them from the start (an engine's filter compares a tombstone's sequence with the
+/// target's update_seq so it never purges the newest one).
+fn start_target_header(
+    src_header: &crate::format::header::Header,
+    target: &RefCell<Db>,
+    drop_deletes: bool,
+) -> Result<()> {
+    let mut t = target.borrow_mut();
+    let h = t.header_mut()?;
+    h.update_seq = src_header.update_seq;
+    h.purge_seq = src_header.purge_seq + u64::from(drop_deletes);
+    h.purge_ptr = src_header.purge_ptr;
+    Ok(())
 }

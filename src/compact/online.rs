@@ -35,6 +35,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::rate_limit::{self, RateLimit};
 use super::replay::{ReplayOptions, ReplayStats, replay};
 use super::target::TargetFile;
 use super::{
@@ -177,6 +178,12 @@ pub struct OnlineOptions<'a> {
     pub id_sort_memory: usize,
     /// Told of progress between batches; an error (e.g. CANCEL) aborts.
     pub progress: Option<ProgressHook<'a>>,
+    /// A limit on the bytes per second the work done without the lock reads and
+    /// writes (the snapshot's copy; catch-up rounds pause between rounds), so that
+    /// compactions leave the flushers their share. By default the process-wide limit
+    /// ([`RateLimit::process_wide`]) that all online compactions share; None: as fast as
+    /// it can. Holds of the lock are never slowed.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl<'a> OnlineOptions<'a> {
@@ -200,6 +207,7 @@ impl<'a> OnlineOptions<'a> {
             flush_threshold: 0,
             id_sort_memory: 0,
             progress: None,
+            rate_limit: Some(RateLimit::process_wide().clone()),
         }
     }
 }
@@ -439,6 +447,7 @@ fn snapshot(
         precommit: None,
         progress: report,
         id_sort_memory: o.id_sort_memory,
+        rate_limit: o.rate_limit.clone(),
     };
     compact_into(src, target, options)
 }
@@ -481,6 +490,9 @@ fn catch_up(
         stats.catch_up_rounds += 1;
         stats.bytes_replayed_unlocked += r.source_bytes;
         stats.docs_replayed_unlocked += r.docs;
+        // The round read its share of the source and wrote bodies and nodes: pause
+        // before the next one if that ran ahead of the rate limit.
+        rate_limit::charge(o.rate_limit.as_ref(), r.source_bytes + r.body_bytes);
     }
 }
 
