@@ -1,13 +1,17 @@
-//! Errors, with the numeric codes and texts of the original's `couchstore_error_t`.
+//! Errors: what went wrong ([`ErrorKind`]) and, for a failed system call, the OS error
+//! behind it. The C API's numeric codes and texts are the C layer's business
+//! (`capi::codes`); nothing here knows them.
 
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 
-/// Every failure the library reports. Each variant corresponds to one code of the
-/// original C API (`COUCHSTORE_ERROR_*`), so the C layer maps them one to one.
+/// What went wrong. The kinds are the failures the original library distinguishes, so
+/// a caller of either API sees the same cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Error {
+pub enum ErrorKind {
     /// The file could not be opened (permissions, not a regular file, ...).
     OpenFile,
     /// The file's structure is inconsistent (bad node, bad value, bad pointer).
@@ -40,7 +44,7 @@ pub enum Error {
     FileClosed,
     /// The handle can no longer be used (e.g. rewound past its oldest header).
     DbNoLongerValid,
-    /// Closing the file failed.
+    /// Closing (or removing) the file failed.
     FileClose,
     /// The operation is not supported.
     NotSupported,
@@ -48,136 +52,198 @@ pub enum Error {
     ScanYield,
     /// A callback asked the scan to stop for good.
     ScanAborted,
-    /// A caller's callback stopped an iteration with its own (negative) status,
-    /// which is handed back unchanged, as the original does.
+    /// A caller's callback stopped the operation with a status of its own, which is
+    /// handed back unchanged.
     Callback(i32),
+}
+
+impl ErrorKind {
+    /// A short description, in the library's words.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorKind::OpenFile => "the file could not be opened",
+            ErrorKind::Corrupt => "the file holds malformed data",
+            ErrorKind::AllocFail => "memory could not be allocated",
+            ErrorKind::Read => "reading the file failed",
+            ErrorKind::DocNotFound => "no such document",
+            ErrorKind::NoHeader => "the file has no valid header",
+            ErrorKind::Write => "writing the file failed",
+            ErrorKind::HeaderVersion => "the header's format version is not supported",
+            ErrorKind::ChecksumFail => "a checksum did not match",
+            ErrorKind::InvalidArguments => "invalid arguments",
+            ErrorKind::NoSuchFile => "no such file",
+            ErrorKind::Cancel => "cancelled",
+            ErrorKind::ReductionTooLarge => "a reduce value is too large",
+            ErrorKind::ReducerFailure => "a reduce function failed",
+            ErrorKind::FileClosed => "the handle's file is closed",
+            ErrorKind::DbNoLongerValid => "the handle is no longer valid",
+            ErrorKind::FileClose => "closing or removing the file failed",
+            ErrorKind::NotSupported => "not supported",
+            ErrorKind::ScanYield => "the scan yielded",
+            ErrorKind::ScanAborted => "the scan was aborted",
+            ErrorKind::Callback(_) => "stopped by a callback",
+        }
+    }
+}
+
+/// A failure: its [`ErrorKind`] and, where a system call failed, the OS error that
+/// caused it (its [`std::error::Error::source`]). Two errors are equal when their kinds
+/// are: the cause is information, not identity.
+///
+/// Each kind is also an associated constant of this type (`Error::Corrupt`, ...), so
+/// results compare as `assert_eq!(r, Err(Error::Corrupt))`; match on [`Error::kind`].
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    cause: Option<Arc<io::Error>>,
 }
 
 /// Shorthand for results of this library.
 pub type Result<T> = std::result::Result<T, Error>;
 
+#[allow(non_upper_case_globals)]
 impl Error {
-    /// The original's numeric code for this error (`couchstore_error_t`).
-    pub fn code(self) -> i32 {
-        match self {
-            Error::OpenFile => -1,
-            Error::Corrupt => -2,
-            Error::AllocFail => -3,
-            Error::Read => -4,
-            Error::DocNotFound => -5,
-            Error::NoHeader => -6,
-            Error::Write => -7,
-            Error::HeaderVersion => -8,
-            Error::ChecksumFail => -9,
-            Error::InvalidArguments => -10,
-            Error::NoSuchFile => -11,
-            Error::Cancel => -12,
-            Error::ReductionTooLarge => -13,
-            Error::ReducerFailure => -14,
-            Error::FileClosed => -15,
-            Error::DbNoLongerValid => -16,
-            Error::FileClose => -17,
-            Error::NotSupported => -18,
-            Error::ScanYield => -19,
-            Error::ScanAborted => -20,
-            Error::Callback(code) => code,
+    /// See [`ErrorKind::OpenFile`].
+    pub const OpenFile: Error = Error::of(ErrorKind::OpenFile);
+    /// See [`ErrorKind::Corrupt`].
+    pub const Corrupt: Error = Error::of(ErrorKind::Corrupt);
+    /// See [`ErrorKind::AllocFail`].
+    pub const AllocFail: Error = Error::of(ErrorKind::AllocFail);
+    /// See [`ErrorKind::Read`].
+    pub const Read: Error = Error::of(ErrorKind::Read);
+    /// See [`ErrorKind::DocNotFound`].
+    pub const DocNotFound: Error = Error::of(ErrorKind::DocNotFound);
+    /// See [`ErrorKind::NoHeader`].
+    pub const NoHeader: Error = Error::of(ErrorKind::NoHeader);
+    /// See [`ErrorKind::Write`].
+    pub const Write: Error = Error::of(ErrorKind::Write);
+    /// See [`ErrorKind::HeaderVersion`].
+    pub const HeaderVersion: Error = Error::of(ErrorKind::HeaderVersion);
+    /// See [`ErrorKind::ChecksumFail`].
+    pub const ChecksumFail: Error = Error::of(ErrorKind::ChecksumFail);
+    /// See [`ErrorKind::InvalidArguments`].
+    pub const InvalidArguments: Error = Error::of(ErrorKind::InvalidArguments);
+    /// See [`ErrorKind::NoSuchFile`].
+    pub const NoSuchFile: Error = Error::of(ErrorKind::NoSuchFile);
+    /// See [`ErrorKind::Cancel`].
+    pub const Cancel: Error = Error::of(ErrorKind::Cancel);
+    /// See [`ErrorKind::ReductionTooLarge`].
+    pub const ReductionTooLarge: Error = Error::of(ErrorKind::ReductionTooLarge);
+    /// See [`ErrorKind::ReducerFailure`].
+    pub const ReducerFailure: Error = Error::of(ErrorKind::ReducerFailure);
+    /// See [`ErrorKind::FileClosed`].
+    pub const FileClosed: Error = Error::of(ErrorKind::FileClosed);
+    /// See [`ErrorKind::DbNoLongerValid`].
+    pub const DbNoLongerValid: Error = Error::of(ErrorKind::DbNoLongerValid);
+    /// See [`ErrorKind::FileClose`].
+    pub const FileClose: Error = Error::of(ErrorKind::FileClose);
+    /// See [`ErrorKind::NotSupported`].
+    pub const NotSupported: Error = Error::of(ErrorKind::NotSupported);
+    /// See [`ErrorKind::ScanYield`].
+    pub const ScanYield: Error = Error::of(ErrorKind::ScanYield);
+    /// See [`ErrorKind::ScanAborted`].
+    pub const ScanAborted: Error = Error::of(ErrorKind::ScanAborted);
+
+    /// See [`ErrorKind::Callback`].
+    #[allow(non_snake_case)]
+    pub const fn Callback(status: i32) -> Error {
+        Error::of(ErrorKind::Callback(status))
+    }
+
+    /// An error of `kind` with no cause attached.
+    pub const fn of(kind: ErrorKind) -> Error {
+        Error { kind, cause: None }
+    }
+
+    /// An error of `kind` caused by the failed system call `cause`.
+    pub fn io(kind: ErrorKind, cause: io::Error) -> Error {
+        Error {
+            kind,
+            cause: Some(Arc::new(cause)),
         }
     }
 
-    /// The error for a numeric code; unknown negative codes become [`Error::Callback`].
-    /// Returns `None` for 0 (success).
-    pub fn from_code(code: i32) -> Option<Error> {
-        Some(match code {
-            0 => return None,
-            -1 => Error::OpenFile,
-            -2 => Error::Corrupt,
-            -3 => Error::AllocFail,
-            -4 => Error::Read,
-            -5 => Error::DocNotFound,
-            -6 => Error::NoHeader,
-            -7 => Error::Write,
-            -8 => Error::HeaderVersion,
-            -9 => Error::ChecksumFail,
-            -10 => Error::InvalidArguments,
-            -11 => Error::NoSuchFile,
-            -12 => Error::Cancel,
-            -13 => Error::ReductionTooLarge,
-            -14 => Error::ReducerFailure,
-            -15 => Error::FileClosed,
-            -16 => Error::DbNoLongerValid,
-            -17 => Error::FileClose,
-            -18 => Error::NotSupported,
-            -19 => Error::ScanYield,
-            -20 => Error::ScanAborted,
-            other => Error::Callback(other),
-        })
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
-    /// The original's `couchstore_strerror` text for this error.
-    pub fn message(self) -> &'static str {
-        strerror(self.code())
+    /// The OS error behind this failure, if a system call failed.
+    pub fn os_error(&self) -> Option<&io::Error> {
+        self.cause.as_deref()
+    }
+
+    /// The same failure reported as `kind` (a caller's own classification), keeping
+    /// the cause.
+    pub fn reported_as(self, kind: ErrorKind) -> Error {
+        Error { kind, ..self }
     }
 }
 
-/// The text `couchstore_strerror` gives for a numeric code. Codes the original names use
-/// its exact wording; for the codes it leaves without text (it returns NULL for them) we
-/// give a short description instead, so a C caller never receives a NULL string.
-pub fn strerror(code: i32) -> &'static str {
-    strerror_c(code).to_str().expect("ASCII texts")
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error::of(kind)
+    }
 }
 
-/// [`strerror`] as a NUL-terminated string, for the C API.
-pub fn strerror_c(code: i32) -> &'static std::ffi::CStr {
-    match code {
-        0 => c"success",
-        -1 => c"error opening file",
-        -2 => c"malformed data in file",
-        -3 => c"failed to allocate buffer",
-        -4 => c"error reading file",
-        -5 => c"document not found",
-        -6 => c"no header in non-empty file",
-        -7 => c"error writing to file",
-        -8 => c"incorrect version in header",
-        -9 => c"checksum fail",
-        -10 => c"invalid arguments",
-        -11 => c"no such file",
-        -12 => c"stopped by cancel",
-        -13 => c"reduction too large",
-        -14 => c"reducer failure",
-        -15 => c"cannot do this operation when file is closed",
-        -16 => c"this db handle could have its file reopened and must be closed",
-        -17 => c"error closing file",
-        -18 => c"operation not supported",
-        -19 => c"scan yielded",
-        -20 => c"scan aborted",
-        _ => c"unknown error",
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Eq for Error {}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            None => write!(f, "{:?}", self.kind),
+            Some(cause) => write!(f, "{:?}({cause})", self.kind),
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Callback(code) => write!(f, "stopped by callback with status {code}"),
-            other => f.write_str(other.message()),
+        match self.kind {
+            ErrorKind::Callback(status) => write!(f, "stopped by a callback with status {status}")?,
+            kind => f.write_str(kind.description())?,
+        }
+        match &self.cause {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
 
     #[test]
-    fn codes_round_trip() {
-        for code in -20..0 {
-            let e = Error::from_code(code).unwrap();
-            assert_eq!(e.code(), code);
-            assert_ne!(strerror(code), "unknown error");
-        }
-        assert_eq!(Error::from_code(0), None);
-        assert_eq!(Error::from_code(-77), Some(Error::Callback(-77)));
-        assert_eq!(Error::Callback(-77).code(), -77);
+    fn equal_by_kind_and_carrying_the_cause() {
+        let e = Error::io(ErrorKind::Write, io::Error::from_raw_os_error(28));
+        assert_eq!(e, Error::Write);
+        assert_ne!(e, Error::Read);
+        assert_eq!(e.os_error().and_then(io::Error::raw_os_error), Some(28));
+        assert!(e.source().is_some());
+        assert!(
+            e.to_string().starts_with("writing the file failed: "),
+            "{e}"
+        );
+        assert!(Error::Corrupt.source().is_none());
+        assert_eq!(Error::Callback(-7).kind(), ErrorKind::Callback(-7));
+        let as_read = e.reported_as(ErrorKind::Read);
+        assert_eq!(as_read, Error::Read);
+        assert!(as_read.os_error().is_some());
     }
 }

@@ -24,4 +24,4 @@ pub mod file;
 pub mod format;
 
 pub use db::{Db, DbInfo, DocInfo, LocalDoc, OpenOptions};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -32,7 +32,8 @@ fn read_everything(db: &mut Db) -> Result<()> {
     })?;
     for info in &infos {
         match db.open_doc_with_docinfo(info, true) {
-            Ok(_) | Err(Error::DocNotFound) => {}
+            Ok(_) => {}
+            Err(e) if e == Error::DocNotFound => {}
             Err(e) => return Err(e),
         }
     }

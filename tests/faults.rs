@@ -216,7 +216,8 @@ fn read_all(db: &Db) -> couchstore::Result<u64> {
     let mut n = 0;
     db.all_docs(None, 0, &mut |info| {
         match db.open_doc_with_docinfo(info, true) {
-            Ok(_) | Err(Error::DocNotFound) => {}
+            Ok(_) => {}
+            Err(e) if e == Error::DocNotFound => {}
             Err(e) => return Err(e),
         }
         n += 1;

@@ -277,7 +277,7 @@ fn verify(s: &Scenario, vbuckets: &[VBucket]) -> bool {
         revs.iter().enumerate().all(|(k, &rev)| {
             let found = db.open_document(&key(k), false);
             match (rev, found) {
-                (0, Err(couchstore::Error::DocNotFound)) => true,
+                (0, Err(e)) => e == couchstore::Error::DocNotFound,
                 (0, _) => false,
                 // The body names the file, the key and the revision.
                 (rev, Ok(doc)) => doc.data == body(s.body, i, k, rev),

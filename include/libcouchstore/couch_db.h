@@ -246,7 +246,9 @@ typedef struct couchstore_online_options {
   size_t id_sort_memory;
   /**
    * Optional: told of progress (phase, documents and body bytes so far in the
-   * phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL).
+   * phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL). Called with the
+   * engine's lock held in the paced, final and switch phases (5, 3, 4): it must not
+   * take that lock, and should return quickly.
    */
   int (*progress)(int phase,
                   uint64_t docs,

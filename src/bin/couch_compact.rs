@@ -82,6 +82,9 @@ fn main() -> ExitCode {
 }
 
 fn fail(file: &str, e: Error) -> ExitCode {
-    eprintln!("couch_compact: {file}: {e} ({})", e.code());
+    eprintln!(
+        "couch_compact: {file}: {}",
+        couchstore::capi::codes::report(&e)
+    );
     ExitCode::FAILURE
 }

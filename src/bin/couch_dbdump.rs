@@ -97,7 +97,7 @@ fn body_of(db: &Db, info: &DocInfo, o: &Opts) -> Result<Option<Vec<u8>>, Error> 
     }
     match db.open_doc_with_docinfo(info, !o.raw) {
         Ok(doc) => Ok(Some(doc.data)),
-        Err(Error::DocNotFound) => Ok(None),
+        Err(e) if e == Error::DocNotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -252,7 +252,10 @@ fn main() -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     for file in &o.files {
         if let Err(e) = dump(file, &o) {
-            eprintln!("couch_dbdump: {file}: {e} ({})", e.code());
+            eprintln!(
+                "couch_dbdump: {file}: {}",
+                couchstore::capi::codes::report(&e)
+            );
             status = ExitCode::FAILURE;
         }
     }

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     for file in files {
         if let Err(e) = dump(file, history) {
-            eprintln!("couch_dbinfo: {file}: {e} ({})", e.code());
+            eprintln!(
+                "couch_dbinfo: {file}: {}",
+                couchstore::capi::codes::report(&e)
+            );
             status = ExitCode::FAILURE;
         }
     }

@@ -449,7 +449,7 @@ fn main() -> std::process::ExitCode {
         match run(&tmp.0, size_mb, online) {
             Ok(row) => rows.push(row),
             Err(e) => {
-                eprintln!("couch_online_demo: {e} ({})", e.code());
+                eprintln!("couch_online_demo: {}", couchstore::capi::codes::report(&e));
                 return std::process::ExitCode::FAILURE;
             }
         }

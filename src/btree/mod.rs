@@ -43,9 +43,12 @@ pub enum Step {
 
 /// Whether a node that fails to read may be skipped (TOLERATE_CORRUPTION) rather than
 /// failing the traversal.
-pub fn tolerable(e: crate::error::Error) -> bool {
-    use crate::error::Error;
-    matches!(e, Error::Corrupt | Error::ChecksumFail | Error::Read)
+pub fn tolerable(e: &crate::error::Error) -> bool {
+    use crate::error::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::Corrupt | ErrorKind::ChecksumFail | ErrorKind::Read
+    )
 }
 
 /// What a tolerant traversal skipped. Passing one to a traversal makes it skip
@@ -65,7 +68,7 @@ impl SkipLog {
         e: crate::error::Error,
     ) -> crate::error::Result<()> {
         match log {
-            Some(log) if tolerable(e) => {
+            Some(log) if tolerable(&e) => {
                 log.skipped += 1;
                 log.first_error.get_or_insert(e);
                 Ok(())

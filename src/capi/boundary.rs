@@ -11,6 +11,20 @@ use crate::error::Error;
 
 thread_local! {
     static LAST_INTERNAL_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The errno behind the last failure returned on this thread (0: none yet).
+    static LAST_OS_ERROR: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The errno of the OS error behind the last failure an exported function returned on
+/// this thread, for `couchstore_last_os_error` without a handle.
+pub(crate) fn last_os_error() -> i32 {
+    LAST_OS_ERROR.with(std::cell::Cell::get)
+}
+
+/// The errno behind `e`, if a system call failed (EIO when the OS gave no number).
+fn errno_of(e: &Error) -> Option<i32> {
+    e.os_error()
+        .map(|os| os.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Remembers a description of the last failure on this thread, for
@@ -35,14 +49,19 @@ pub(crate) fn guard(
     name: &'static str,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> couchstore_error_t {
-    guard_noting_panic(name, body).0
+    guard_noting_panic(name, body).code
+}
+
+/// What a guarded body came to.
+struct Outcome {
+    code: couchstore_error_t,
+    panicked: bool,
+    /// The errno behind a failure, when a system call failed.
+    errno: Option<i32>,
 }
 
 /// [`guard`], also saying whether the body panicked.
-fn guard_noting_panic(
-    name: &'static str,
-    body: impl FnOnce() -> Result<(), Error>,
-) -> (couchstore_error_t, bool) {
+fn guard_noting_panic(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> Outcome {
     let started = super::latency::start();
     let result = run_guarded(name, body);
     super::latency::record(name, started);
@@ -56,21 +75,19 @@ pub(crate) fn guard_db(
     db: *const CDb,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> couchstore_error_t {
-    crate::file::couch_file::clear_os_error();
-    let (code, panicked) = guard_noting_panic(name, body);
-    let errno = crate::file::couch_file::last_os_error();
+    let outcome = guard_noting_panic(name, body);
     // SAFETY: NULL or, by the exported function's contract, a live handle that its body
     // did not free.
     let handle = unsafe { db.as_ref() };
     if let Some(handle) = handle {
-        if code != COUCHSTORE_SUCCESS && errno != 0 {
+        if let Some(errno) = outcome.errno {
             handle.last_os_error.set(errno);
         }
-        if panicked {
+        if outcome.panicked {
             poison(handle);
         }
     }
-    code
+    outcome.code
 }
 
 /// After a panic in a call on `handle`: its state may be half-updated, so it is closed
@@ -102,23 +119,36 @@ fn injected_panic() {
     }
 }
 
-fn run_guarded(
-    name: &'static str,
-    body: impl FnOnce() -> Result<(), Error>,
-) -> (couchstore_error_t, bool) {
+fn run_guarded(name: &'static str, body: impl FnOnce() -> Result<(), Error>) -> Outcome {
     let body = || {
         injected_panic();
         body()
     };
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => (COUCHSTORE_SUCCESS, false),
+        Ok(Ok(())) => Outcome {
+            code: COUCHSTORE_SUCCESS,
+            panicked: false,
+            errno: None,
+        },
         Ok(Err(e)) => {
             note_internal_error(format!("{name}: {e}"));
-            (e.code(), false)
+            let errno = errno_of(&e);
+            if let Some(errno) = errno {
+                LAST_OS_ERROR.with(|c| c.set(errno));
+            }
+            Outcome {
+                code: super::codes::code(&e),
+                panicked: false,
+                errno,
+            }
         }
         Err(panic) => {
             note_panic(name, &*panic);
-            (PANIC_CODE, true)
+            Outcome {
+                code: PANIC_CODE,
+                panicked: true,
+                errno: None,
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::alloc::docinfo_block;
 use super::boundary::{c_free, db_ref, guard_db, non_null, sized};
+use super::codes::error_from_code;
 use super::file_ops;
 use super::types::*;
 use crate::compact::pitr::PointInTime;
@@ -367,7 +368,7 @@ pub(crate) fn filter_with<'a>(
             COUCHSTORE_COMPACT_KEEP_ITEM => Ok(FilterAction::Keep),
             COUCHSTORE_COMPACT_DROP_ITEM => Ok(FilterAction::Drop),
             COUCHSTORE_COMPACT_NEED_BODY => Ok(FilterAction::NeedBody),
-            other => Err(Error::from_code(other).unwrap_or(Error::Callback(other))),
+            other => Err(error_from_code(other).unwrap_or(Error::Callback(other))),
         }
     })
 }
@@ -445,6 +446,6 @@ pub(crate) fn status_hook<'a>(
 pub(crate) fn status(code: couchstore_error_t) -> Result<(), Error> {
     match code {
         COUCHSTORE_SUCCESS => Ok(()),
-        code => Err(Error::from_code(code).unwrap_or(Error::Callback(code))),
+        code => Err(error_from_code(code).unwrap_or(Error::Callback(code))),
     }
 }

@@ -8,9 +8,10 @@ use std::ffi::{CStr, c_int, c_void};
 use std::io;
 use std::path::Path;
 
+use super::codes::error_from_code;
 use super::types::*;
 use crate::db::OpenFlags;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::file::{AccessTag, Backend};
 
 /// A `couch_file_handle`: whatever the ops made it.
@@ -133,8 +134,8 @@ impl OpsBackend {
         // SAFETY: a live ops object; `path` is NUL-terminated; the out-pointers are ours.
         let rc = unsafe { cs_ops_open(ops, path.as_ptr(), oflag, &mut handle, &mut errno) };
         if rc != COUCHSTORE_SUCCESS {
-            crate::file::couch_file::note_os_error(&os_error(errno));
-            return Err(Error::from_code(rc).unwrap_or(Error::OpenFile));
+            let kind = error_from_code(rc).map_or(ErrorKind::OpenFile, |e| e.kind());
+            return Err(Error::io(kind, os_error(errno)));
         }
         let backend = OpsBackend {
             ops,
@@ -156,7 +157,7 @@ impl OpsBackend {
         if rc != COUCHSTORE_SUCCESS {
             // Dropping the backend closes the file and calls the destructor.
             drop(backend);
-            return Err(Error::from_code(rc).unwrap_or(Error::OpenFile));
+            return Err(error_from_code(rc).unwrap_or(Error::OpenFile));
         }
         Ok(backend)
     }

@@ -4,6 +4,7 @@ use std::ffi::{c_int, c_void};
 
 use super::alloc::docinfo_block;
 use super::boundary::{buf_bytes, bytes, c_free, db_ref, guard_db, opt_buf_bytes};
+use super::codes::error_from_code;
 use super::types::*;
 use crate::btree::Step;
 use crate::db::TreeWalkItem;
@@ -25,7 +26,7 @@ fn lend(info: &crate::DocInfo, call: impl FnOnce(*mut CDocInfo) -> c_int) -> Res
 /// returned as the error.
 fn step_for(status: c_int) -> Result<Step, Error> {
     match status {
-        s if s < 0 => Err(Error::from_code(s).unwrap_or(Error::Callback(s))),
+        s if s < 0 => Err(error_from_code(s).unwrap_or(Error::Callback(s))),
         _ => Ok(Step::Continue),
     }
 }

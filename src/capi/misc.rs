@@ -11,7 +11,7 @@ use crate::error::Error;
 #[unsafe(no_mangle)]
 pub extern "C" fn couchstore_strerror(errcode: couchstore_error_t) -> *const c_char {
     guard_value("couchstore_strerror", c"unknown error".as_ptr(), || {
-        crate::error::strerror_c(errcode).as_ptr()
+        super::codes::strerror(errcode).as_ptr()
     })
 }
 
@@ -49,7 +49,7 @@ pub unsafe extern "C" fn couchstore_last_os_error(
         // SAFETY: NULL or a live handle by the caller's guarantee.
         let errno = match unsafe { db.as_ref() } {
             Some(handle) => handle.last_os_error.get(),
-            None => crate::file::couch_file::last_os_error(),
+            None => super::boundary::last_os_error(),
         };
         // SAFETY: strerror returns a valid NUL-terminated string for any errno.
         let text = unsafe { CStr::from_ptr(libc::strerror(errno)) }.to_string_lossy();

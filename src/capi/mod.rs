@@ -9,6 +9,7 @@
 
 mod alloc;
 mod boundary;
+pub mod codes;
 pub mod settings;
 #[doc(hidden)]
 pub use boundary::panic_in_next_call;

@@ -144,7 +144,9 @@ pub struct couchstore_online_options {
     /// Memory bound of the by-id sort (0: the default).
     pub id_sort_memory: usize,
     /// Optional: told of progress (phase, documents and body bytes so far in the
-    /// phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL).
+    /// phase); a nonzero return cancels (COUCHSTORE_ERROR_CANCEL). Called with the
+    /// engine's lock held in the paced, final and switch phases (5, 3, 4): it must not
+    /// take that lock, and should return quickly.
     pub progress: Option<
         unsafe extern "C" fn(phase: c_int, docs: u64, bytes: u64, ctx: *mut c_void) -> c_int,
     >,

@@ -85,8 +85,7 @@ pub struct IdSorter {
 const MAX_NAME_ATTEMPTS: usize = 1000;
 
 fn io_error(e: io::Error) -> Error {
-    crate::file::couch_file::note_os_error(&e);
-    Error::Write
+    Error::io(crate::error::ErrorKind::Write, e)
 }
 
 impl IdSorter {
@@ -162,10 +161,7 @@ impl IdSorter {
         }
         let mut readers = Vec::with_capacity(self.runs.len());
         for path in &self.runs {
-            let file = File::open(path).map_err(|e| {
-                crate::file::couch_file::note_os_error(&e);
-                Error::Read
-            })?;
+            let file = File::open(path).map_err(|e| Error::io(crate::error::ErrorKind::Read, e))?;
             readers.push(RunReader(BufReader::with_capacity(256 * 1024, file)));
         }
         let batch = std::mem::take(&mut self.batch);

@@ -618,10 +618,7 @@ impl BackgroundSync {
     fn wait(&mut self) -> Result<()> {
         match self.running.take().map(std::thread::JoinHandle::join) {
             None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => {
-                crate::file::couch_file::note_os_error(&e);
-                Err(crate::error::Error::Write)
-            }
+            Some(Ok(Err(e))) => Err(crate::error::Error::io(crate::error::ErrorKind::Write, e)),
             Some(Err(_)) => Err(crate::error::Error::Write),
         }
     }

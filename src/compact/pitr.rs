@@ -89,7 +89,8 @@ fn oldest_header_since(db: &Db, timestamp: u64) -> Result<u64> {
     while oldest > 0 {
         match file.find_header_at_or_before(oldest - 1) {
             Ok(prev) if prev.header.timestamp >= timestamp => oldest = prev.pos,
-            Ok(_) | Err(Error::NoHeader) => break,
+            Ok(_) => break,
+            Err(e) if e == Error::NoHeader => break,
             Err(e) => return Err(e),
         }
     }
@@ -148,7 +149,8 @@ fn header_to_keep(source: &Db, end_pos: u64, next: u64) -> Result<(u64, u64)> {
     loop {
         let found = match file.find_header_after(chosen.0) {
             Ok(found) if found.pos <= end_pos => found,
-            Ok(_) | Err(Error::NoHeader) => break,
+            Ok(_) => break,
+            Err(e) if e == Error::NoHeader => break,
             Err(e) => return Err(e),
         };
         let here = (found.pos, found.header.timestamp);

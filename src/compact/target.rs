@@ -10,9 +10,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::db::{Db, OpenFlags};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::file::Backend;
-use crate::file::couch_file::note_os_error;
 
 /// How the target came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +35,11 @@ pub struct TargetFile {
 }
 
 fn open_error(e: io::Error) -> Error {
-    note_os_error(&e);
-    match e.kind() {
-        io::ErrorKind::NotFound => Error::NoSuchFile,
-        _ => Error::OpenFile,
-    }
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NoSuchFile,
+        _ => ErrorKind::OpenFile,
+    };
+    Error::io(kind, e)
 }
 
 /// An existing file at the target's name: OPEN_FILE (EEXIST), the file left alone.

@@ -17,7 +17,7 @@ use std::io;
 use std::path::Path;
 
 use crate::btree::NodeSizes;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::file::{Backend, CouchFile, FileBackend, FoundHeader};
 use crate::format::{ByIdReduce, ChecksumKind, FormatVersion, Header};
 
@@ -339,7 +339,8 @@ impl Db {
         while first.pos > 0 {
             match file.find_header_at_or_before(first.pos - 1) {
                 Ok(prev) if prev.header.update_seq >= seqno => first = prev,
-                Ok(_) | Err(Error::NoHeader) => break,
+                Ok(_) => break,
+                Err(e) if e == Error::NoHeader => break,
                 Err(e) => return Err(e),
             }
         }
@@ -525,24 +526,24 @@ fn open_file(path: &Path, flags: OpenFlags) -> Result<(fs::File, bool)> {
         match options.clone().create_new(true).open(path) {
             Ok(f) => (f, true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !flags.has(OpenFlags::EXCL) => {
-                (options.open(path).map_err(|e| open_error(&e))?, false)
+                (options.open(path).map_err(open_error)?, false)
             }
-            Err(e) => return Err(open_error(&e)),
+            Err(e) => return Err(open_error(e)),
         }
     } else {
-        (options.open(path).map_err(|e| open_error(&e))?, false)
+        (options.open(path).map_err(open_error)?, false)
     };
-    let meta = file.metadata().map_err(|e| open_error(&e))?;
+    let meta = file.metadata().map_err(open_error)?;
     if !meta.is_file() {
         return Err(Error::OpenFile);
     }
     Ok((file, created))
 }
 
-fn open_error(e: &io::Error) -> Error {
-    crate::file::couch_file::note_os_error(e);
-    match e.kind() {
-        io::ErrorKind::NotFound => Error::NoSuchFile,
-        _ => Error::OpenFile,
-    }
+fn open_error(e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NoSuchFile,
+        _ => ErrorKind::OpenFile,
+    };
+    Error::io(kind, e)
 }

@@ -1,13 +1,12 @@
 //! [`CouchFile`]: the append-only file of chunks and headers.
 
-use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 
 use super::backend::{AccessTag, Backend};
 use super::node_cache::{CacheSpace, NodeCache};
 use super::write_buffer;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
     strip_markers,
@@ -30,25 +29,6 @@ const SHORTEST_READ: u64 = 1024;
 const HEADER_READ: u64 = 512;
 /// Largest header body accepted: fixed fields, timestamp and three maximal roots.
 const MAX_HEADER_BODY: u32 = 1 + 24 + 8 + 3 * 0xffff;
-
-thread_local! {
-    static LAST_OS_ERROR: Cell<i32> = const { Cell::new(0) };
-}
-
-/// Remembers an OS error for `couchstore_last_os_error` on this thread.
-pub fn note_os_error(e: &io::Error) {
-    LAST_OS_ERROR.with(|c| c.set(e.raw_os_error().unwrap_or(libc::EIO)));
-}
-
-/// Forgets the OS error noted on this thread (before a call whose own is wanted).
-pub fn clear_os_error() {
-    LAST_OS_ERROR.with(|c| c.set(0));
-}
-
-/// The errno of the last failed system call made by this library on this thread.
-pub fn last_os_error() -> i32 {
-    LAST_OS_ERROR.with(Cell::get)
-}
 
 /// Bytes read at once into a [`ReadAhead`] window.
 const READ_AHEAD: u64 = 256 * 1024;
@@ -104,10 +84,7 @@ impl CouchFile {
     /// Wraps a backend whose current length is the end of the file. Until the format is
     /// known, chunks are accepted with either checksum.
     pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
-        let end = backend.size().map_err(|e| {
-            note_os_error(&e);
-            Error::Read
-        })?;
+        let end = backend.size().map_err(|e| Error::io(ErrorKind::Read, e))?;
         Ok(CouchFile {
             backend,
             policy: ChecksumPolicy::Either,
@@ -190,10 +167,10 @@ impl CouchFile {
     /// nothing pending.
     pub fn refresh_end(&mut self) -> Result<u64> {
         debug_assert!(self.pending.is_empty());
-        let len = self.backend.size().map_err(|e| {
-            note_os_error(&e);
-            Error::Read
-        })?;
+        let len = self
+            .backend
+            .size()
+            .map_err(|e| Error::io(ErrorKind::Read, e))?;
         if self.pending.is_empty() {
             self.end = len;
             self.flushed = len;
@@ -225,9 +202,8 @@ impl CouchFile {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    note_os_error(&e);
                     out.truncate(start);
-                    return Err(Error::Read);
+                    return Err(Error::io(ErrorKind::Read, e));
                 }
             }
         }
@@ -265,10 +241,9 @@ impl CouchFile {
     /// it wants to keep it).
     pub fn close(mut self) -> Result<()> {
         self.discard_pending();
-        self.backend.close().map_err(|e| {
-            note_os_error(&e);
-            Error::FileClose
-        })
+        self.backend
+            .close()
+            .map_err(|e| Error::io(ErrorKind::FileClose, e))
     }
 
     /// Reads the data chunk at `pos` into `out` (replacing its contents) and checks its
@@ -427,10 +402,13 @@ impl CouchFile {
     /// here, keep looking" rather than a failure to report. As in the original, a torn,
     /// corrupt or unknown-version header is passed over for an older one; unlike it, an
     /// I/O error ends the search (scanning on through a failing device hides it).
-    fn skippable(e: Error) -> bool {
+    fn skippable(e: &Error) -> bool {
         matches!(
-            e,
-            Error::NoHeader | Error::ChecksumFail | Error::Corrupt | Error::HeaderVersion
+            e.kind(),
+            ErrorKind::NoHeader
+                | ErrorKind::ChecksumFail
+                | ErrorKind::Corrupt
+                | ErrorKind::HeaderVersion
         )
     }
 
@@ -458,8 +436,8 @@ impl CouchFile {
         loop {
             match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
-                Err(Error::NoHeader) => {}
-                Err(e) if Self::skippable(e) => last = Some(e),
+                Err(e) if e == Error::NoHeader => {}
+                Err(e) if Self::skippable(&e) => last = Some(e),
                 Err(e) => return Err(e),
             }
             if block == 0 {
@@ -480,8 +458,8 @@ impl CouchFile {
         while block < self.end {
             match self.read_header_untagged(block) {
                 Ok(header) => return Ok(FoundHeader { header, pos: block }),
-                Err(Error::NoHeader) => {}
-                Err(e) if Self::skippable(e) => last = Some(e),
+                Err(e) if e == Error::NoHeader => {}
+                Err(e) if Self::skippable(&e) => last = Some(e),
                 Err(e) => return Err(e),
             }
             block += BLOCK_SIZE;
@@ -557,16 +535,16 @@ impl CouchFile {
                 .write_at(&self.pending[done..], self.flushed + done as u64)
             {
                 Ok(0) => {
-                    note_os_error(&io::Error::from_raw_os_error(libc::ENOSPC));
+                    // A write that makes no progress: the disk is full.
                     self.discard_pending();
-                    return Err(Error::Write);
+                    let full = io::Error::from_raw_os_error(libc::ENOSPC);
+                    return Err(Error::io(ErrorKind::Write, full));
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    note_os_error(&e);
                     self.discard_pending();
-                    return Err(Error::Write);
+                    return Err(Error::io(ErrorKind::Write, e));
                 }
             }
         }
@@ -583,10 +561,9 @@ impl CouchFile {
     }
 
     fn sync_backend(&mut self) -> Result<()> {
-        self.backend.sync().map_err(|e| {
-            note_os_error(&e);
-            Error::Write
-        })?;
+        self.backend
+            .sync()
+            .map_err(|e| Error::io(ErrorKind::Write, e))?;
         self.unsynced = 0;
         Ok(())
     }
@@ -607,10 +584,9 @@ impl CouchFile {
 
     /// Makes the file's name durable (see [`Backend::sync_name`]).
     pub fn sync_name(&mut self) -> Result<()> {
-        self.backend.sync_name().map_err(|e| {
-            note_os_error(&e);
-            Error::Write
-        })
+        self.backend
+            .sync_name()
+            .map_err(|e| Error::io(ErrorKind::Write, e))
     }
 
     /// Drops buffered appends, so the file ends where it was last written out. Nothing

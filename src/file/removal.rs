@@ -11,8 +11,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use super::couch_file::note_os_error;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Bytes released per step.
 pub const REMOVAL_STEP: u64 = 16 << 20;
@@ -29,15 +28,15 @@ pub const REMOVAL_PAUSE: Duration = Duration::from_millis(2);
 /// (nothing it points to is touched), and a file that keeps another name (a hard link)
 /// is only unlinked, its contents left whole. A missing file is NO_SUCH_FILE, a
 /// directory or other non-regular file INVALID_ARGUMENTS; other failures are
-/// FILE_CLOSE, with the OS error kept for `couchstore_last_os_error`.
+/// FILE_CLOSE, with the OS error as the cause.
 pub fn remove_gradually(path: &Path) -> Result<()> {
     let fail = |e: std::io::Error| {
-        note_os_error(&e);
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NoSuchFile
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::NoSuchFile
         } else {
-            Error::FileClose
-        }
+            ErrorKind::FileClose
+        };
+        Error::io(kind, e)
     };
     // Not through a symlink (its target is not what the caller named), and only a
     // regular file.

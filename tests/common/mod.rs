@@ -115,12 +115,12 @@ pub fn docs_by_id(db: &Db) -> Vec<Value> {
                 }
             }
             Err(e) => {
-                m.insert("body_err".into(), json!(e.code()));
+                m.insert("body_err".into(), json!(couchstore::capi::codes::code(&e)));
             }
         }
         match db.open_doc_with_docinfo(info, false) {
             Ok(doc) => m.insert("raw_len".into(), json!(doc.data.len())),
-            Err(e) => m.insert("raw_err".into(), json!(e.code())),
+            Err(e) => m.insert("raw_err".into(), json!(couchstore::capi::codes::code(&e))),
         };
         out.push(rec);
         Ok(Step::Continue)
