@@ -17,7 +17,7 @@ use couchstore::Db;
 use couchstore::btree::Step;
 use couchstore::compact::rate_limit::{DEFAULT_BYTES_PER_SEC, RateLimit};
 use couchstore::compact::{self, CompactOptions};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 
 #[path = "bench/engine_node.rs"]
 mod engine_node;
@@ -71,7 +71,7 @@ fn keys(n: usize) -> Vec<Vec<u8>> {
 /// The flusher workload: insert every key, then update every key, in batches, with a
 /// commit (fsync) after each. Returns commit latencies.
 fn flusher(cfg: &Config, path: &Path, keys: &[Vec<u8>]) -> Vec<Duration> {
-    let mut db = Db::open(path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(path, OpenOptions::create()).unwrap();
     let body: Vec<u8> = (0..cfg.body).map(|i| (i * 31 % 251) as u8).collect();
     let meta = [0u8; 18];
     let mut latencies = Vec::new();
@@ -89,7 +89,8 @@ fn flusher(cfg: &Config, path: &Path, keys: &[Vec<u8>]) -> Vec<Duration> {
                 })
                 .collect();
             let t = Instant::now();
-            db.save_documents(&mut batch, 0).unwrap();
+            db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
+                .unwrap();
             db.commit().unwrap();
             latencies.push(t.elapsed());
         }
@@ -138,7 +139,7 @@ fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: u
     use couchstore::compact::replay::{ReplayOptions, replay};
     const BATCH: usize = 1000;
     let rounds = 20;
-    let mut db = Db::open(source, OpenFlags(0)).unwrap();
+    let mut db = Db::open(source, OpenOptions::default()).unwrap();
     let start = db.header_position();
     let body = vec![5u8; body_len];
     let mut rng = Rng(7);
@@ -155,14 +156,15 @@ fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: u
             })
             .collect();
         let t = Instant::now();
-        db.save_documents(&mut batch, 0).unwrap();
+        db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
+            .unwrap();
         db.commit().unwrap();
         flush_time += t.elapsed();
         ends.push(db.header_position());
     }
-    let mut src = Db::open(source, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut src = Db::open(source, OpenOptions::read_only()).unwrap();
     src.seek_header(start).unwrap();
-    let mut t = Db::open(target, OpenFlags(0)).unwrap();
+    let mut t = Db::open(target, OpenOptions::default()).unwrap();
     t.set_literal_nodes(true).unwrap();
     let target = std::cell::RefCell::new(t);
     let t = Instant::now();
@@ -244,7 +246,7 @@ fn main() {
     println!("  peak RSS {flush_rss:.1} MiB");
 
     // 2. Reads.
-    let db = Db::open(&db_path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let db = Db::open(&db_path, OpenOptions::read_only()).unwrap();
     reset_peak_rss();
     let mut rng = Rng(42);
     let reads = cfg.docs / 2;
@@ -257,7 +259,7 @@ fn main() {
     let read_time = t.elapsed();
     let t = Instant::now();
     let mut n = 0u64;
-    db.changes_since(0, 0, &mut |_| {
+    db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |_| {
         n += 1;
         Ok(Step::Continue)
     })
@@ -339,7 +341,7 @@ fn main() {
         reset_peak_rss();
         flusher(&c, &path, &growth_keys);
         let flush_rss = peak_rss_mib();
-        let db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+        let db = Db::open(&path, OpenOptions::read_only()).unwrap();
         reset_peak_rss();
         compact::compact(
             &db,

@@ -7,13 +7,13 @@ use std::cell::Cell;
 use std::path::Path;
 
 use common::*;
-use couchstore::compact::{self, CompactOptions, FilterAction, flags};
-use couchstore::db::OpenFlags;
+use couchstore::compact::{self, CompactFlags, CompactOptions, FilterAction};
+use couchstore::db::OpenOptions;
 use couchstore::{Db, Error};
 use serde_json::Value;
 
 fn open_ro(path: &Path) -> Db {
-    Db::open(path, OpenFlags(OpenFlags::RDONLY)).unwrap()
+    Db::open(path, OpenOptions::read_only()).unwrap()
 }
 
 /// Everything a compaction must preserve: doc infos but `bp`, bodies, local docs,
@@ -77,9 +77,9 @@ fn every_golden_file_compacts_to_the_same_content() {
 #[test]
 fn matches_the_originals_compacted_files() {
     let dir = tempfile::tempdir().unwrap();
-    for (src, flags, golden) in [
-        ("basic_v13", 0, "basic_compacted_v13"),
-        ("legacy_crc_v11", flags::UPGRADE_DB, "legacy_upgraded_v13"),
+    for (src, upgrade, golden) in [
+        ("basic_v13", false, "basic_compacted_v13"),
+        ("legacy_crc_v11", true, "legacy_upgraded_v13"),
     ] {
         let source = open_ro(&golden_dir().join(format!("{src}.couch")));
         let target = dir.path().join(format!("{golden}.ours"));
@@ -87,7 +87,10 @@ fn matches_the_originals_compacted_files() {
             &source,
             &target,
             CompactOptions {
-                flags,
+                flags: CompactFlags {
+                    upgrade,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )
@@ -155,7 +158,10 @@ fn drop_deletes_without_and_with_a_filter() {
         &source,
         &target,
         CompactOptions {
-            flags: flags::DROP_DELETES,
+            flags: CompactFlags {
+                drop_deletes: true,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -173,7 +179,10 @@ fn drop_deletes_without_and_with_a_filter() {
         &source,
         &target,
         CompactOptions {
-            flags: flags::DROP_DELETES,
+            flags: CompactFlags {
+                drop_deletes: true,
+                ..Default::default()
+            },
             filter: Some(keep_all),
             ..Default::default()
         },
@@ -374,7 +383,7 @@ fn errors_remove_the_target_and_leave_the_source() {
     );
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
     let stats = compact::compact(&source, &empty, CompactOptions::default()).unwrap();
-    let compacted = Db::open(&empty, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let compacted = Db::open(&empty, OpenOptions::read_only()).unwrap();
     assert_eq!(
         compacted.info().unwrap().last_sequence,
         source.info().unwrap().last_sequence
@@ -423,7 +432,10 @@ fn recovery_mode_copies_what_is_readable() {
         &source,
         &target,
         CompactOptions {
-            flags: flags::RECOVERY_MODE,
+            flags: CompactFlags {
+                recovery: true,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use couchstore::btree::Step;
-use couchstore::db::OpenFlags;
+use couchstore::db::OpenOptions;
 use couchstore::file::{CouchFile, MemoryBackend};
 use couchstore::format::{ChecksumKind, Header, NodeKind, NodePointer, NodeWriter};
 use couchstore::{Db, Error, Result};
@@ -19,14 +19,14 @@ fn open_bytes(bytes: Vec<u8>) -> Result<Db> {
     Db::open_backend(
         Box::new(MemoryBackend::from_bytes(bytes)),
         "mem".into(),
-        OpenFlags(OpenFlags::RDONLY),
+        OpenOptions::read_only(),
     )
 }
 
 /// Reads everything the API offers; returns the first error.
 fn read_everything(db: &mut Db) -> Result<()> {
     let mut infos = Vec::new();
-    db.all_docs(None, 0, &mut |i| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |i| {
         infos.push(i.clone());
         Ok(Step::Continue)
     })?;
@@ -37,9 +37,15 @@ fn read_everything(db: &mut Db) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    db.changes_since(0, 0, &mut |_| Ok(Step::Continue))?;
-    db.walk_id_tree(None, 0, &mut |_| Ok(Step::Continue))?;
-    db.walk_seq_tree(0, 0, &mut |_| Ok(Step::Continue))?;
+    db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |_| {
+        Ok(Step::Continue)
+    })?;
+    db.walk_id_tree(None, couchstore::db::ScanOptions::default(), &mut |_| {
+        Ok(Step::Continue)
+    })?;
+    db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut |_| {
+        Ok(Step::Continue)
+    })?;
     db.walk_local_tree(None, &mut |_| Ok(Step::Continue))?;
     db.changes_count(0, u64::MAX)?;
     db.info()?;
@@ -280,12 +286,17 @@ fn tolerate_corruption_skips_bad_subtrees() {
     let db = open_bytes(bytes).unwrap();
     let mut seen = 0usize;
     assert_eq!(
-        db.all_docs(None, 0, &mut |_| Ok(Step::Continue)),
+        db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |_| Ok(
+            Step::Continue
+        )),
         Err(Error::ChecksumFail)
     );
     db.all_docs(
         None,
-        couchstore::db::options::docinfos::TOLERATE_CORRUPTION,
+        couchstore::db::ScanOptions {
+            tolerate_corruption: true,
+            ..Default::default()
+        },
         &mut |_| {
             seen += 1;
             Ok(Step::Continue)
@@ -299,12 +310,17 @@ fn tolerate_corruption_skips_bad_subtrees() {
     // A tolerant walk skips exactly what a tolerant iteration skips.
     let mut walked = 0usize;
     assert_eq!(
-        db.walk_id_tree(None, 0, &mut |_| Ok(Step::Continue)),
+        db.walk_id_tree(None, couchstore::db::ScanOptions::default(), &mut |_| Ok(
+            Step::Continue
+        )),
         Err(Error::ChecksumFail)
     );
     db.walk_id_tree(
         None,
-        couchstore::db::options::docinfos::TOLERATE_CORRUPTION,
+        couchstore::db::ScanOptions {
+            tolerate_corruption: true,
+            ..Default::default()
+        },
         &mut |item| {
             if matches!(item, couchstore::db::TreeWalkItem::Doc { .. }) {
                 walked += 1;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use couchstore::btree::Step;
 use couchstore::compact::online::{OnlineOptions, compact_online};
 use couchstore::compact::{self, CompactOptions};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, Error, LocalDoc};
 
 const KEYS: u64 = 2000;
@@ -55,7 +55,7 @@ fn write_round(db: &mut Db, r: u64) -> couchstore::Result<()> {
             ..Default::default()
         })
         .collect();
-    db.save_documents(&mut batch, 0)?;
+    db.save_documents(&mut batch, couchstore::db::SaveOptions::default())?;
     db.save_local_document(&LocalDoc {
         id: b"_local/round".to_vec(),
         json: r.to_string().into_bytes(),
@@ -78,7 +78,7 @@ fn model(r: u64) -> BTreeMap<Vec<u8>, (u64, bool)> {
 /// Checks that `path` holds exactly the state after some round in `[min, max]`;
 /// returns that round.
 fn check_file(path: &Path, min: u64, max: u64) -> u64 {
-    let db = Db::open(path, OpenFlags(OpenFlags::RDONLY))
+    let db = Db::open(path, OpenOptions::read_only())
         .unwrap_or_else(|e| panic!("{} does not open: {e}", path.display()));
     let local = db
         .open_local_document(b"_local/round")
@@ -90,7 +90,7 @@ fn check_file(path: &Path, min: u64, max: u64) -> u64 {
     );
     let want = model(round);
     let mut seen = BTreeMap::new();
-    db.all_docs(None, 0, &mut |info| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |info| {
         seen.insert(info.id.clone(), (info.rev_seq, info.deleted));
         let rev = info.rev_seq - 1;
         match db.open_doc_with_docinfo(info, false) {
@@ -137,17 +137,21 @@ fn crash_child() {
         .unwrap();
     match work.as_str() {
         "flusher" => {
-            let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+            let mut db = Db::open(&path, OpenOptions::create()).unwrap();
             for r in first.. {
                 write_round(&mut db, r).unwrap();
                 println!("committed {r}");
             }
         }
         "compact" => {
-            let db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+            let db = Db::open(&path, OpenOptions::read_only()).unwrap();
             let target = path.with_extension("compact");
             // Unbuffered, with an fsync every 4 KiB: many small steps to be killed between.
-            let flags = compact::flags::UNBUFFERED | OpenFlags::encode_periodic_sync(4096);
+            let flags = compact::CompactFlags {
+                unbuffered: true,
+                periodic_sync: Some(4096),
+                ..Default::default()
+            };
             compact::compact(
                 &db,
                 &target,
@@ -163,7 +167,7 @@ fn crash_child() {
         "online" => {
             let target = path.with_extension("compact");
             let db = std::sync::Arc::new(std::sync::Mutex::new(
-                Db::open(&path, OpenFlags(0)).unwrap(),
+                Db::open(&path, OpenOptions::default()).unwrap(),
             ));
             let flusher = {
                 let db = db.clone();
@@ -185,7 +189,7 @@ fn crash_child() {
                 Box::new(|compacted: &Path| {
                     std::fs::rename(compacted, &path).map_err(|_| Error::Write)?;
                     let mut g = guard.borrow_mut();
-                    **g.as_mut().expect("locked") = Db::open(&path, OpenFlags(0))?;
+                    **g.as_mut().expect("locked") = Db::open(&path, OpenOptions::default())?;
                     println!("switched");
                     Ok(())
                 }),
@@ -294,7 +298,7 @@ fn killed_flusher_loses_no_commit() {
 fn killed_offline_compaction_leaves_the_source_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("compact.couch");
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::create()).unwrap();
     for r in 0..400 {
         write_round(&mut db, r).unwrap();
     }
@@ -317,7 +321,7 @@ fn killed_offline_compaction_leaves_the_source_intact() {
         check_file(&path, 399, 399);
         // A target is either complete and exact, or not a database at all (it gets its
         // only header last).
-        match Db::open(&target, OpenFlags(OpenFlags::RDONLY)) {
+        match Db::open(&target, OpenOptions::read_only()) {
             Ok(_) => {
                 check_file(&target, 399, 399);
                 completed += 1;
@@ -341,7 +345,7 @@ fn killed_offline_compaction_leaves_the_source_intact() {
 fn killed_online_compaction_keeps_every_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("online.couch");
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::create()).unwrap();
     for r in 0..30 {
         write_round(&mut db, r).unwrap();
     }

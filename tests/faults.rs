@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::workload::{Model, ModelDoc, check_model};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::file::{Backend, MemoryBackend};
 use couchstore::{Db, Error};
 
@@ -86,7 +86,7 @@ fn save_round(db: &mut Db, model: &mut Model, round: usize) -> couchstore::Resul
             ..Default::default()
         })
         .collect();
-    db.save_documents(&mut batch, 0)?;
+    db.save_documents(&mut batch, couchstore::db::SaveOptions::default())?;
     for (i, d) in batch.iter().enumerate() {
         model.docs.insert(
             ids[i].clone(),
@@ -106,7 +106,7 @@ fn save_round(db: &mut Db, model: &mut Model, round: usize) -> couchstore::Resul
 
 /// Runs rounds of save + commit until the fault trips; returns the committed model, the
 /// model of the commit that failed (if one did), and the file's bytes.
-fn run_until_fault(fault: Fault, after: u64, flags: u64) -> (Model, Option<Model>, Vec<u8>) {
+fn run_until_fault(fault: Fault, after: u64, unbuffered: bool) -> (Model, Option<Model>, Vec<u8>) {
     let mem = MemoryBackend::new();
     let backend = Faulty {
         inner: mem.clone(),
@@ -117,7 +117,10 @@ fn run_until_fault(fault: Fault, after: u64, flags: u64) -> (Model, Option<Model
     let mut db = Db::open_backend(
         Box::new(backend),
         "faulty".into(),
-        OpenFlags(OpenFlags::CREATE | flags),
+        OpenOptions {
+            unbuffered,
+            ..OpenOptions::create()
+        },
     )
     .unwrap();
     countdown.store(after, Ordering::SeqCst);
@@ -145,14 +148,14 @@ fn run_until_fault(fault: Fault, after: u64, flags: u64) -> (Model, Option<Model
 fn failed_writes_and_syncs_lose_nothing_committed() {
     let mut trips = 0;
     for fault in [Fault::Write, Fault::ShortWrite, Fault::Sync] {
-        for flags in [0, OpenFlags::UNBUFFERED] {
+        for unbuffered in [false, true] {
             for after in [0u64, 1, 2, 3, 5, 8, 13, 21, 34] {
-                let (committed, attempted, bytes) = run_until_fault(fault, after, flags);
+                let (committed, attempted, bytes) = run_until_fault(fault, after, unbuffered);
                 trips += attempted.is_some() as usize;
                 let db = Db::open_backend(
                     Box::new(MemoryBackend::from_bytes(bytes)),
                     "reopened".into(),
-                    OpenFlags(0),
+                    OpenOptions::default(),
                 )
                 .unwrap();
                 // A commit whose final fsync failed has its header written but not known
@@ -184,7 +187,10 @@ fn a_handle_keeps_working_after_a_failed_write() {
     let mut db = Db::open_backend(
         Box::new(backend),
         "f".into(),
-        OpenFlags(OpenFlags::CREATE | OpenFlags::UNBUFFERED),
+        OpenOptions {
+            unbuffered: true,
+            ..OpenOptions::create()
+        },
     )
     .unwrap();
     let mut model = Model::default();
@@ -201,7 +207,7 @@ fn a_handle_keeps_working_after_a_failed_write() {
     let db = Db::open_backend(
         Box::new(MemoryBackend::from_bytes(mem.snapshot())),
         "r".into(),
-        OpenFlags(0),
+        OpenOptions::default(),
     )
     .unwrap();
     check_model(&db, &model);
@@ -214,7 +220,7 @@ fn golden(name: &str) -> Vec<u8> {
 /// Reads everything; the first error.
 fn read_all(db: &Db) -> couchstore::Result<u64> {
     let mut n = 0;
-    db.all_docs(None, 0, &mut |info| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |info| {
         match db.open_doc_with_docinfo(info, true) {
             Ok(_) => {}
             Err(e) if e == Error::DocNotFound => {}
@@ -223,7 +229,9 @@ fn read_all(db: &Db) -> couchstore::Result<u64> {
         n += 1;
         Ok(couchstore::btree::Step::Continue)
     })?;
-    db.changes_since(0, 0, &mut |_| Ok(couchstore::btree::Step::Continue))?;
+    db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |_| {
+        Ok(couchstore::btree::Step::Continue)
+    })?;
     db.walk_local_tree(None, &mut |_| Ok(couchstore::btree::Step::Continue))?;
     Ok(n)
 }
@@ -234,12 +242,7 @@ fn failed_reads_are_read_errors() {
     let bytes = golden("basic_v13");
     let mem = MemoryBackend::from_bytes(bytes);
     let total = read_all(
-        &Db::open_backend(
-            Box::new(mem.clone()),
-            "r".into(),
-            OpenFlags(OpenFlags::RDONLY),
-        )
-        .unwrap(),
+        &Db::open_backend(Box::new(mem.clone()), "r".into(), OpenOptions::read_only()).unwrap(),
     )
     .unwrap();
     let mut injected = 0;
@@ -249,7 +252,7 @@ fn failed_reads_are_read_errors() {
             fault: Fault::Read,
             countdown: Arc::new(AtomicU64::new(after)),
         };
-        let result = Db::open_backend(Box::new(backend), "r".into(), OpenFlags(OpenFlags::RDONLY))
+        let result = Db::open_backend(Box::new(backend), "r".into(), OpenOptions::read_only())
             .and_then(|db| read_all(&db));
         match result {
             Ok(n) => assert_eq!(n, total, "a complete read after {after} reads"),
@@ -272,7 +275,7 @@ fn failed_compaction_writes_are_write_errors() {
     let source = Db::open_backend(
         Box::new(MemoryBackend::from_bytes(src_bytes.clone())),
         "s".into(),
-        OpenFlags(OpenFlags::RDONLY),
+        OpenOptions::read_only(),
     )
     .unwrap();
     let mut injected = 0;
@@ -284,9 +287,11 @@ fn failed_compaction_writes_are_write_errors() {
                 fault,
                 countdown: Arc::new(AtomicU64::new(after)),
             };
-            let flags = OpenFlags(
-                OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE | OpenFlags::UNBUFFERED,
-            );
+            let flags = OpenOptions {
+                no_commit_at_create: true,
+                unbuffered: true,
+                ..OpenOptions::create()
+            };
             // Creating the target writes its first block's marker, which may fail too.
             let target = match Db::open_backend(Box::new(backend), "t".into(), flags) {
                 Ok(db) => std::cell::RefCell::new(db),
@@ -301,7 +306,7 @@ fn failed_compaction_writes_are_write_errors() {
                     let copy = Db::open_backend(
                         Box::new(MemoryBackend::from_bytes(mem.snapshot())),
                         "c".into(),
-                        OpenFlags(0),
+                        OpenOptions::default(),
                     )
                     .unwrap();
                     assert_eq!(read_all(&copy).unwrap(), 40);

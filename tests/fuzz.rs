@@ -19,7 +19,7 @@ use couchstore::capi::db::*;
 use couchstore::capi::docs::*;
 use couchstore::capi::iterate::*;
 use couchstore::capi::types::*;
-use couchstore::db::OpenFlags;
+use couchstore::db::OpenOptions;
 use couchstore::file::MemoryBackend;
 use couchstore::format::{self, NodePointer};
 use proptest::prelude::*;
@@ -71,22 +71,29 @@ fn read_rust(bytes: Vec<u8>) {
     let Ok(mut db) = Db::open_backend(
         Box::new(MemoryBackend::from_bytes(bytes)),
         "f".into(),
-        OpenFlags(OpenFlags::RDONLY),
+        OpenOptions::read_only(),
     ) else {
         return;
     };
     loop {
-        let _ = db.all_docs(None, 0, &mut |i| {
+        let _ = db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |i| {
             let _ = db.open_doc_with_docinfo(i, true);
             Ok(Step::Continue)
         });
-        let _ = db.changes_since(0, 0, &mut |_| Ok(Step::Continue));
+        let _ = db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |_| {
+            Ok(Step::Continue)
+        });
         let _ = db.walk_id_tree(
             None,
-            couchstore::db::options::docinfos::TOLERATE_CORRUPTION,
+            couchstore::db::ScanOptions {
+                tolerate_corruption: true,
+                ..Default::default()
+            },
             &mut |_| Ok(Step::Continue),
         );
-        let _ = db.walk_seq_tree(0, 0, &mut |_| Ok(Step::Continue));
+        let _ = db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut |_| {
+            Ok(Step::Continue)
+        });
         let _ = db.walk_local_tree(None, &mut |_| Ok(Step::Continue));
         let _ = db.changes_count(0, u64::MAX);
         let _ = db.info();

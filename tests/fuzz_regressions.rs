@@ -8,14 +8,14 @@ mod exercise;
 
 mod common;
 
-use couchstore::db::OpenFlags;
+use couchstore::db::OpenOptions;
 
 fn run_all_steps(bytes: &[u8]) {
-    if let Ok(db) = exercise::open(bytes, OpenFlags::RDONLY) {
+    if let Ok(db) = exercise::open(bytes, OpenOptions::read_only()) {
         exercise::read_everything(&db);
         exercise::compact_and_read(&db);
     }
-    if let Ok(mut db) = exercise::open(bytes, 0) {
+    if let Ok(mut db) = exercise::open(bytes, couchstore::db::OpenOptions::default()) {
         exercise::write_and_read(&mut db, bytes);
     }
 }
@@ -39,10 +39,10 @@ fn fuzz_regressions_run_clean() {
 fn the_steps_work_on_the_golden_files() {
     for name in common::golden_names() {
         let bytes = std::fs::read(common::golden_dir().join(format!("{name}.couch"))).unwrap();
-        let db = exercise::open(&bytes, OpenFlags::RDONLY).unwrap();
+        let db = exercise::open(&bytes, OpenOptions::read_only()).unwrap();
         exercise::read_everything(&db);
         exercise::compact_and_read(&db);
-        let mut db = exercise::open(&bytes, 0).unwrap();
+        let mut db = exercise::open(&bytes, couchstore::db::OpenOptions::default()).unwrap();
         exercise::write_and_read(&mut db, &bytes);
         // The write step committed: its local document is there.
         assert!(db.open_local_document(b"_local/fuzz").is_ok(), "{name}");

@@ -5,13 +5,13 @@ mod common;
 
 use common::*;
 use couchstore::Db;
-use couchstore::db::OpenFlags;
+use couchstore::db::OpenOptions;
 use serde_json::Value;
 
 fn check_golden(name: &str) {
     let m = manifest(name);
     let path = golden_dir().join(format!("{name}.couch"));
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::read_only()).unwrap();
     assert_eq!(header_record(&db), m["current"], "{name}: current header");
     let want = |k: &str| m[k].as_array().unwrap().clone();
     assert_records(
@@ -82,11 +82,11 @@ fn indexes_agree_on_every_golden_file() {
     for name in GOLDEN {
         let db = Db::open(
             golden_dir().join(format!("{name}.couch")),
-            OpenFlags(OpenFlags::RDONLY),
+            OpenOptions::read_only(),
         )
         .unwrap();
         let mut by_id = Vec::new();
-        db.all_docs(None, 0, &mut |i| {
+        db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |i| {
             by_id.push(i.clone());
             Ok(Step::Continue)
         })

@@ -7,8 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use couchstore::btree::Step;
-use couchstore::db::options::docinfos;
-use couchstore::db::{LocalDoc, NewDoc, OpenFlags};
+use couchstore::db::{LocalDoc, NewDoc, OpenOptions};
 use couchstore::file::{CouchFile, MemoryBackend};
 use couchstore::format::compression::compress_into;
 use couchstore::format::{ChecksumKind, Header, NodeKind, NodePointer, NodeWriter};
@@ -21,12 +20,8 @@ const HANG: Duration = Duration::from_secs(120);
 /// A real database: a few documents and local documents, committed.
 fn base() -> (MemoryBackend, Header) {
     let mem = MemoryBackend::new();
-    let mut db = Db::open_backend(
-        Box::new(mem.clone()),
-        "mem".into(),
-        OpenFlags(OpenFlags::CREATE),
-    )
-    .unwrap();
+    let mut db =
+        Db::open_backend(Box::new(mem.clone()), "mem".into(), OpenOptions::create()).unwrap();
     for i in 0..20u32 {
         let id = format!("doc-{i:03}").into_bytes();
         let body = vec![b'x'; 100];
@@ -36,7 +31,7 @@ fn base() -> (MemoryBackend, Header) {
                 body: Some(&body),
                 ..Default::default()
             },
-            0,
+            couchstore::db::SaveOptions::default(),
         )
         .unwrap();
     }
@@ -146,30 +141,50 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("finished in bounded time, without a crash")
 }
 
-fn open(bytes: Vec<u8>, flags: u64) -> Result<Db> {
+fn open(bytes: Vec<u8>, options: OpenOptions) -> Result<Db> {
     Db::open_backend(
         Box::new(MemoryBackend::from_bytes(bytes)),
         "mem".into(),
-        OpenFlags(flags),
+        options,
     )
 }
 
 /// Every operation on the database, each result in order.
 fn everything(bytes: Vec<u8>) -> Vec<(&'static str, Result<()>)> {
     let mut out = Vec::new();
-    let db = open(bytes.clone(), OpenFlags::RDONLY).unwrap();
+    let db = open(bytes.clone(), OpenOptions::read_only()).unwrap();
     let each = |_: &_| Ok(Step::Continue);
     out.push(("docinfo_by_id", db.docinfo_by_id(b"doc-005").map(drop)));
     out.push(("docinfo_by_sequence", db.docinfo_by_sequence(3).map(drop)));
     out.push(("open_local", db.open_local_document(b"_local/a").map(drop)));
-    out.push(("all_docs", db.all_docs(None, 0, &mut each.clone())));
-    out.push(("changes_since", db.changes_since(0, 0, &mut each.clone())));
+    out.push((
+        "all_docs",
+        db.all_docs(
+            None,
+            couchstore::db::ScanOptions::default(),
+            &mut each.clone(),
+        ),
+    ));
+    out.push((
+        "changes_since",
+        db.changes_since(0, couchstore::db::ScanOptions::default(), &mut each.clone()),
+    ));
     let walk = |_: couchstore::db::TreeWalkItem<'_>| Ok(Step::Continue);
-    out.push(("walk_id", db.walk_id_tree(None, 0, &mut walk.clone())));
-    out.push(("walk_seq", db.walk_seq_tree(0, 0, &mut walk.clone())));
+    out.push((
+        "walk_id",
+        db.walk_id_tree(
+            None,
+            couchstore::db::ScanOptions::default(),
+            &mut walk.clone(),
+        ),
+    ));
+    out.push((
+        "walk_seq",
+        db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut walk.clone()),
+    ));
     out.push(("walk_local", db.walk_local_tree(None, &mut walk.clone())));
     out.push(("changes_count", db.changes_count(0, u64::MAX).map(drop)));
-    let mut db = open(bytes.clone(), 0).unwrap();
+    let mut db = open(bytes.clone(), OpenOptions::default()).unwrap();
     let body = b"new".to_vec();
     let saved = db
         .save_document(
@@ -178,12 +193,12 @@ fn everything(bytes: Vec<u8>) -> Vec<(&'static str, Result<()>)> {
                 body: Some(&body),
                 ..Default::default()
             },
-            0,
+            couchstore::db::SaveOptions::default(),
         )
         .map(drop)
         .and_then(|()| db.commit());
     out.push(("save+commit", saved));
-    let mut db = open(bytes, 0).unwrap();
+    let mut db = open(bytes, OpenOptions::default()).unwrap();
     let deleted = db.save_local_document(&LocalDoc {
         id: b"_local/a".to_vec(),
         json: Vec::new(),
@@ -195,10 +210,13 @@ fn everything(bytes: Vec<u8>) -> Vec<(&'static str, Result<()>)> {
 
 /// What a tolerant scan says: it must finish, skipping what it cannot read.
 fn tolerant_scans(bytes: Vec<u8>) -> Vec<(&'static str, Result<()>)> {
-    let db = open(bytes, OpenFlags::RDONLY).unwrap();
+    let db = open(bytes, OpenOptions::read_only()).unwrap();
     let each = |_: &_| Ok(Step::Continue);
     let walk = |_: couchstore::db::TreeWalkItem<'_>| Ok(Step::Continue);
-    let t = docinfos::TOLERATE_CORRUPTION;
+    let t = couchstore::db::ScanOptions {
+        tolerate_corruption: true,
+        ..Default::default()
+    };
     vec![
         ("all_docs tolerant", db.all_docs(None, t, &mut each.clone())),
         (
@@ -337,7 +355,7 @@ fn the_root_shrink_never_follows_a_loop() {
     h.local_root = Some(NodePointer { pos: root, ..local });
     let bytes = f.commit(&h);
     let result = on_small_stack(move || {
-        let mut db = open(bytes, 0).unwrap();
+        let mut db = open(bytes, OpenOptions::default()).unwrap();
         db.save_local_document(&LocalDoc {
             id: b"_local/a".to_vec(),
             json: Vec::new(),
@@ -398,7 +416,7 @@ fn a_header_whose_roots_do_not_lie_before_it_is_passed_over() {
         h.update_seq += 1000;
         let bytes = f.commit(&h);
         let results = on_small_stack(move || {
-            let db = open(bytes.clone(), OpenFlags::RDONLY).unwrap();
+            let db = open(bytes.clone(), OpenOptions::read_only()).unwrap();
             (db.header().clone(), everything(bytes))
         });
         assert_eq!(
@@ -418,7 +436,7 @@ fn a_header_of_an_unknown_version_is_passed_over() {
     f.file.append_header(&body, ChecksumKind::Crc32c).unwrap();
     f.file.sync().unwrap();
     let bytes = f.mem.snapshot();
-    let db = open(bytes, OpenFlags::RDONLY).unwrap();
+    let db = open(bytes, OpenOptions::read_only()).unwrap();
     assert_eq!(db.header(), &good);
 }
 
@@ -437,9 +455,11 @@ fn write_fuzz_seeds() {
         ("self_pointing.couch", self_pointing()),
     ];
     for (name, bytes) in seeds {
-        let db = open(bytes.clone(), OpenFlags::RDONLY).unwrap();
+        let db = open(bytes.clone(), OpenOptions::read_only()).unwrap();
         assert_eq!(
-            db.all_docs(None, 0, &mut |_| Ok(Step::Continue)),
+            db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |_| Ok(
+                Step::Continue
+            )),
             Err(Error::Corrupt),
             "{name}"
         );

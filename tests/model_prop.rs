@@ -5,7 +5,8 @@
 mod common;
 
 use common::workload::{Model, ModelDoc, check_model};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::btree::NodeSizes;
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, LocalDoc};
 use proptest::prelude::*;
 
@@ -39,11 +40,14 @@ fn body(i: u16, len: u16, step: usize) -> Vec<u8> {
         .collect()
 }
 
-fn run(ops: Vec<Op>, flags: u64) {
+fn run(ops: Vec<Op>, options: OpenOptions) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.couch");
-    let open_flags = OpenFlags(OpenFlags::CREATE | flags);
-    let mut db = Db::open(&path, open_flags).unwrap();
+    let open_options = OpenOptions {
+        create: true,
+        ..options
+    };
+    let mut db = Db::open(&path, open_options).unwrap();
     let mut model = Model::default();
     let mut committed = model.clone();
     // The model at every committed header, oldest first (the create commit included).
@@ -70,7 +74,8 @@ fn run(ops: Vec<Op>, flags: u64) {
                         db_seq: 0,
                     })
                     .collect();
-                db.save_documents(&mut batch, 0).unwrap();
+                db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
+                    .unwrap();
                 for (n, d) in batch.iter().enumerate() {
                     model.docs.insert(
                         keys[n].clone(),
@@ -107,7 +112,7 @@ fn run(ops: Vec<Op>, flags: u64) {
             }
             Op::Reopen => {
                 drop(db);
-                db = Db::open(&path, OpenFlags(flags)).unwrap();
+                db = Db::open(&path, options).unwrap();
                 model = committed.clone();
             }
         }
@@ -115,7 +120,7 @@ fn run(ops: Vec<Op>, flags: u64) {
     }
     // Every older header shows exactly what was committed then.
     drop(db);
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::read_only()).unwrap();
     for expected in history.iter().rev() {
         check_model(&db, expected);
         if db.rewind().is_err() {
@@ -133,18 +138,28 @@ proptest! {
 
     #[test]
     fn random_histories_match_the_model(ops in proptest::collection::vec(op(), 1..25)) {
-        run(ops, 0);
+        run(ops, OpenOptions::default());
     }
 
     /// Small (1 KiB) nodes and the legacy format: deeper trees, CRC32 chunks.
     #[test]
     fn random_histories_small_nodes_legacy(ops in proptest::collection::vec(op(), 1..25)) {
-        run(ops, 0x11_0000 | OpenFlags::LEGACY_CRC);
+        let options = OpenOptions {
+            node_sizes: NodeSizes::from_kib(1, 1),
+            legacy_crc: true,
+            ..OpenOptions::default()
+        };
+        run(ops, options);
     }
 
     /// Every append written through at once, with an fsync every KiB.
     #[test]
     fn random_histories_unbuffered_periodic_sync(ops in proptest::collection::vec(op(), 1..15)) {
-        run(ops, OpenFlags::UNBUFFERED | OpenFlags::encode_periodic_sync(1024));
+        let options = OpenOptions {
+            unbuffered: true,
+            periodic_sync: Some(1024),
+            ..OpenOptions::default()
+        };
+        run(ops, options);
     }
 }

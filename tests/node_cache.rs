@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::file::{Backend, MemoryBackend, NodeCache};
 use couchstore::{Db, Error};
 
@@ -48,7 +48,7 @@ fn save(
             ..Default::default()
         })
         .collect();
-    db.save_documents(&mut docs, 0)?;
+    db.save_documents(&mut docs, couchstore::db::SaveOptions::default())?;
     db.commit()
 }
 
@@ -56,7 +56,7 @@ fn memory_db(mem: &MemoryBackend) -> Db {
     Db::open_backend(
         Box::new(mem.clone()),
         "mem.couch".into(),
-        OpenFlags(OpenFlags::CREATE),
+        OpenOptions::create(),
     )
     .unwrap()
 }
@@ -121,7 +121,7 @@ fn handles_on_different_files_never_see_each_others_nodes() {
         }
     }
     // A second handle on the same file reads it right too.
-    let a2 = Db::open_backend(Box::new(a_mem.clone()), "a".into(), OpenFlags(0)).unwrap();
+    let a2 = Db::open_backend(Box::new(a_mem.clone()), "a".into(), OpenOptions::default()).unwrap();
     assert_eq!(
         a2.open_document(&id(5), false).unwrap().data,
         body("A", 5, 1)
@@ -163,12 +163,8 @@ fn a_rolled_back_position_is_never_served() {
         inner: MemoryBackend::new(),
         failing: failing.clone(),
     };
-    let mut db = Db::open_backend(
-        Box::new(backend),
-        "flaky".into(),
-        OpenFlags(OpenFlags::CREATE),
-    )
-    .unwrap();
+    let mut db =
+        Db::open_backend(Box::new(backend), "flaky".into(), OpenOptions::create()).unwrap();
     save(&mut db, "base", 0..3000, 1).unwrap();
     let committed_end = db.info().unwrap().file_size;
     for attempt in 0..5u32 {
@@ -218,7 +214,7 @@ fn concurrent_flushers_and_readers_read_what_was_written() {
         .map(|f| dir.path().join(format!("{f}.couch")))
         .collect();
     for p in &paths {
-        let mut db = Db::open(p, OpenFlags(OpenFlags::CREATE)).unwrap();
+        let mut db = Db::open(p, OpenOptions::create()).unwrap();
         db.commit().unwrap();
     }
     std::thread::scope(|scope| {
@@ -229,7 +225,7 @@ fn concurrent_flushers_and_readers_read_what_was_written() {
                 // Counted even if this flusher panics, so the readers stop and the
                 // scope reports the panic instead of hanging.
                 let _done = Finished(finished);
-                let mut db = Db::open(path, OpenFlags(0)).unwrap();
+                let mut db = Db::open(path, OpenOptions::default()).unwrap();
                 for rev in 1..=rounds {
                     // Every key each round, so a reader knows which revisions can exist.
                     save(&mut db, &format!("f{f}"), 0..keys, rev).unwrap();
@@ -246,7 +242,7 @@ fn concurrent_flushers_and_readers_read_what_was_written() {
                     n += 1;
                     for (f, path) in paths.iter().enumerate() {
                         let before = committed[f].load(Ordering::SeqCst);
-                        let db = Db::open(path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+                        let db = Db::open(path, OpenOptions::read_only()).unwrap();
                         let after = committed[f].load(Ordering::SeqCst);
                         for k in (r..keys).step_by(97) {
                             let doc = match db.open_document(&id(k), false) {
@@ -273,7 +269,7 @@ fn concurrent_flushers_and_readers_read_what_was_written() {
     });
     assert!(reads.load(Ordering::Relaxed) > 100);
     for (f, path) in paths.iter().enumerate() {
-        let db = Db::open(path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+        let db = Db::open(path, OpenOptions::read_only()).unwrap();
         for k in 0..keys {
             assert_eq!(
                 db.open_document(&id(k), false).unwrap().data,

@@ -13,7 +13,7 @@ use common::workload::{Model, ModelDoc, check_model};
 use couchstore::compact::online::{
     self, LockHook, OnlineOptions, OnlineStats, Phase, compact_online,
 };
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, Error, LocalDoc};
 
 /// The engine: its writer handle and the model of everything committed.
@@ -71,7 +71,10 @@ fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
             db_seq: 0,
         })
         .collect();
-    engine.db.save_documents(&mut batch, 0).unwrap();
+    engine
+        .db
+        .save_documents(&mut batch, couchstore::db::SaveOptions::default())
+        .unwrap();
     let seqs: Vec<u64> = batch.iter().map(|d| d.db_seq).collect();
     let local = round.is_multiple_of(3).then(|| LocalDoc {
         id: format!("_local/l{}", round % 5).into_bytes(),
@@ -155,7 +158,7 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
     let mut engine = Engine {
-        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        db: Db::open(&source, OpenOptions::create()).unwrap(),
         model: Model::default(),
         batches: 0,
     };
@@ -205,14 +208,14 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
             // Under the lock: the compacted file holds exactly the source's newest
             // header; then the engine renames it into place and swaps its handle.
             let mut e = engine_for_switch.lock().unwrap();
-            let old = Db::open(&source_for_switch, OpenFlags(OpenFlags::RDONLY))?;
-            let new = Db::open(compacted, OpenFlags(OpenFlags::RDONLY))?;
+            let old = Db::open(&source_for_switch, OpenOptions::read_only())?;
+            let new = Db::open(compacted, OpenOptions::read_only())?;
             assert_eq!(new.info()?.last_sequence, old.info()?.last_sequence);
             check_model(&new, &e.model);
             check_model(&old, &e.model);
             drop((old, new));
             std::fs::rename(compacted, &source_for_switch).map_err(|_| Error::Write)?;
-            e.db = Db::open(&source_for_switch, OpenFlags(0))?;
+            e.db = Db::open(&source_for_switch, OpenOptions::default())?;
             switched_flag.store(true, Ordering::SeqCst);
             Ok(())
         }),
@@ -254,7 +257,7 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     assert!(switched.load(Ordering::SeqCst));
     assert!(!target.exists());
     let e = engine.lock().unwrap();
-    let reopened = Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let reopened = Db::open(&source, OpenOptions::read_only()).unwrap();
     check_model(&reopened, &e.model);
     assert!(after_switch.load(Ordering::SeqCst) >= 5);
     eprintln!("{stats:?} flusher batches {}", e.batches);
@@ -409,7 +412,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
     let source = dir.path().join("s.couch");
     let target = dir.path().join("t.couch");
     let mut engine = Engine {
-        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        db: Db::open(&source, OpenOptions::create()).unwrap(),
         model: Model::default(),
         batches: 0,
     };
@@ -453,7 +456,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
     assert!(!lock.is_locked());
     assert_eq!(std::fs::read(&source).unwrap(), before);
     check_model(
-        &Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &Db::open(&source, OpenOptions::read_only()).unwrap(),
         &engine.model,
     );
 }
@@ -466,7 +469,7 @@ fn an_existing_target_is_refused_and_never_removed() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("s.couch");
     let mut engine = Engine {
-        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        db: Db::open(&source, OpenOptions::create()).unwrap(),
         model: Model::default(),
         batches: 0,
     };
@@ -498,7 +501,7 @@ fn an_existing_target_is_refused_and_never_removed() {
     assert_eq!(std::fs::read(&source).unwrap(), before);
     assert_eq!(std::fs::read(&unrelated).unwrap(), b"not a database");
     check_model(
-        &Db::open(&source, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &Db::open(&source, OpenOptions::read_only()).unwrap(),
         &engine.model,
     );
 
@@ -518,7 +521,7 @@ fn an_existing_target_is_refused_and_never_removed() {
     assert!(switched.load(Ordering::SeqCst));
     assert_eq!(stats.compaction.docs_copied, engine.model.docs.len() as u64);
     check_model(
-        &Db::open(&empty, OpenFlags(OpenFlags::RDONLY)).unwrap(),
+        &Db::open(&empty, OpenOptions::read_only()).unwrap(),
         &engine.model,
     );
     assert_eq!(std::fs::read(&source).unwrap(), before);

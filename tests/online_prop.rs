@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::workload::{Model, ModelDoc, check_model};
 use couchstore::compact::online::{OnlineOptions, Phase, compact_online};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, LocalDoc};
 use proptest::prelude::*;
 
@@ -48,7 +48,9 @@ impl Writer {
                 db_seq: 0,
             })
             .collect();
-        self.db.save_documents(&mut batch, 0).unwrap();
+        self.db
+            .save_documents(&mut batch, couchstore::db::SaveOptions::default())
+            .unwrap();
         let seqs: Vec<u64> = batch.iter().map(|d| d.db_seq).collect();
         if spec.is_multiple_of(4) {
             let id = format!("_local/{}", spec % 3).into_bytes();
@@ -90,7 +92,7 @@ fn run(initial: Vec<u16>, during: Vec<u16>, max_bytes: u64, max_rounds: u32) {
     let source = dir.path().join("s.couch");
     let target = dir.path().join("t.couch");
     let writer = RefCell::new(Writer {
-        db: Db::open(&source, OpenFlags(OpenFlags::CREATE)).unwrap(),
+        db: Db::open(&source, OpenOptions::create()).unwrap(),
         model: Model::default(),
         round: 0,
     });
@@ -105,10 +107,7 @@ fn run(initial: Vec<u16>, during: Vec<u16>, max_bytes: u64, max_rounds: u32) {
         Box::new(|compacted: &Path| {
             assert!(*locked.borrow());
             let w = writer.borrow();
-            check_model(
-                &Db::open(compacted, OpenFlags(OpenFlags::RDONLY))?,
-                &w.model,
-            );
+            check_model(&Db::open(compacted, OpenOptions::read_only())?, &w.model);
             Ok(())
         }),
     );

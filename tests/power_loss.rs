@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use couchstore::btree::Step;
 use couchstore::compact::online::{OnlineFiles, OnlineOptions, compact_online_files};
-use couchstore::compact::{CompactOptions, compact_into, target_open_flags};
-use couchstore::db::{LocalDoc, NewDoc, OpenFlags};
+use couchstore::compact::{CompactFlags, CompactOptions, compact_into, target_open_options};
+use couchstore::db::{LocalDoc, NewDoc, OpenOptions};
 use couchstore::file::Backend;
 use couchstore::{Db, Error, Result};
 
@@ -261,7 +261,7 @@ fn read_model(db: &Db) -> Result<Model> {
         ..Model::default()
     };
     let mut infos = Vec::new();
-    db.all_docs(None, 0, &mut |i| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |i| {
         infos.push(i.clone());
         Ok(Step::Continue)
     })?;
@@ -303,7 +303,7 @@ fn flush_round(db: &mut Db, model: &mut Model, rng: &mut Rng, round: u64) -> Res
             ..Default::default()
         })
         .collect();
-    db.save_documents(&mut batch, 0)?;
+    db.save_documents(&mut batch, couchstore::db::SaveOptions::default())?;
     for (id, body) in ids.iter().zip(&bodies) {
         model.docs.insert(id.clone(), body.clone());
     }
@@ -363,7 +363,7 @@ impl Commits {
 
 fn open_image(bytes: Vec<u8>) -> Result<Db> {
     let mem = couchstore::file::MemoryBackend::from_bytes(bytes);
-    Db::open_backend(Box::new(mem), "after".into(), OpenFlags(OpenFlags::RDONLY))
+    Db::open_backend(Box::new(mem), "after".into(), OpenOptions::read_only())
 }
 
 fn cuts() -> u64 {
@@ -404,7 +404,8 @@ fn with_cuts(n: u64, seed: u64, workload: impl Fn(&Disk, &mut Rng, &mut Commits)
 /// Creates the database and runs flusher rounds until the power goes.
 fn writes(disk: &Disk, rng: &mut Rng, commits: &mut Commits) {
     let handle = disk.create("db.couch");
-    let Ok(mut db) = Db::open_backend(Box::new(handle), "db.couch".into(), OpenFlags(0)) else {
+    let Ok(mut db) = Db::open_backend(Box::new(handle), "db.couch".into(), OpenOptions::default())
+    else {
         return;
     };
     for round in 1..=25 {
@@ -423,7 +424,8 @@ fn power_cuts_during_writes_lose_no_returned_commit() {
 /// A database written before the power can go, its name durable.
 fn seeded(disk: &Disk, rng: &mut Rng, commits: &mut Commits) -> Db {
     let handle = disk.create("db.couch");
-    let mut db = Db::open_backend(Box::new(handle), "db.couch".into(), OpenFlags(0)).unwrap();
+    let mut db =
+        Db::open_backend(Box::new(handle), "db.couch".into(), OpenOptions::default()).unwrap();
     for round in 1..=8 {
         commits.round(&mut db, rng, round).unwrap();
     }
@@ -432,7 +434,7 @@ fn seeded(disk: &Disk, rng: &mut Rng, commits: &mut Commits) -> Db {
 
 /// Offline compaction into a new file, then the engine's switch: rename over the
 /// source and fsync the directory.
-fn offline(disk: &Disk, rng: &mut Rng, commits: &mut Commits, compact_flags: u64) {
+fn offline(disk: &Disk, rng: &mut Rng, commits: &mut Commits, compact_flags: CompactFlags) {
     let armed = disk.state().ops_left.take();
     drop(seeded(disk, rng, commits));
     disk.state().ops_left = armed;
@@ -440,12 +442,12 @@ fn offline(disk: &Disk, rng: &mut Rng, commits: &mut Commits, compact_flags: u64
     let Ok(src) = Db::open_backend(
         Box::new(source),
         "db.couch".into(),
-        OpenFlags(OpenFlags::RDONLY),
+        OpenOptions::read_only(),
     ) else {
         return;
     };
     let target = disk.create("db.couch.compact");
-    let flags = target_open_flags(&src, compact_flags);
+    let flags = target_open_options(&src, compact_flags);
     let Ok(target) = Db::open_backend(Box::new(target), "db.couch.compact".into(), flags) else {
         return;
     };
@@ -466,10 +468,19 @@ fn offline(disk: &Disk, rng: &mut Rng, commits: &mut Commits, compact_flags: u64
 #[test]
 fn power_cuts_during_offline_compaction_lose_nothing() {
     // Buffered (a few large writes) and unbuffered (a write per chunk).
-    let n = with_cuts(cuts().max(40), 2, |d, r, c| offline(d, r, c, 0))
-        + with_cuts(cuts().max(40), 4, |d, r, c| {
-            offline(d, r, c, couchstore::compact::flags::UNBUFFERED)
-        });
+    let n = with_cuts(cuts().max(40), 2, |d, r, c| {
+        offline(d, r, c, CompactFlags::default())
+    }) + with_cuts(cuts().max(40), 4, |d, r, c| {
+        offline(
+            d,
+            r,
+            c,
+            CompactFlags {
+                unbuffered: true,
+                ..Default::default()
+            },
+        )
+    });
     assert!(n >= 80);
 }
 
@@ -487,7 +498,7 @@ fn online(disk: &Disk, rng: &mut Rng, commits: &mut Commits) {
         let files = OnlineFiles {
             open_source: Box::new(|| {
                 let h = disk.open("db.couch").ok_or(Error::NoSuchFile)?;
-                Db::open_backend(Box::new(h), "db.couch".into(), OpenFlags(OpenFlags::RDONLY))
+                Db::open_backend(Box::new(h), "db.couch".into(), OpenOptions::read_only())
             }),
             open_target: Some(Box::new(|flags| {
                 let h = disk.create("db.couch.compact");
@@ -502,7 +513,7 @@ fn online(disk: &Disk, rng: &mut Rng, commits: &mut Commits) {
                     .and_then(|()| disk.sync_dir())
                     .map_err(|_| Error::Write)?;
                 let h = disk.open("db.couch").ok_or(Error::NoSuchFile)?;
-                let db = Db::open_backend(Box::new(h), "db.couch".into(), OpenFlags(0))?;
+                let db = Db::open_backend(Box::new(h), "db.couch".into(), OpenOptions::default())?;
                 state.borrow_mut().0 = db;
                 state.borrow_mut().3 = true;
                 Ok(())

@@ -129,11 +129,7 @@ fn compact_tool_compacts_and_reports() {
     assert!(ok, "{err}");
     assert!(out.contains("documents copied: 966"), "{out}");
     assert!(out.contains("deletions dropped: 34"));
-    let db = couchstore::Db::open(
-        &dst,
-        couchstore::db::OpenFlags(couchstore::db::OpenFlags::RDONLY),
-    )
-    .unwrap();
+    let db = couchstore::Db::open(&dst, couchstore::db::OpenOptions::read_only()).unwrap();
     assert_eq!(db.info().unwrap().deleted_count, 0);
     // The target exists now: refused, with the error on stderr.
     let (ok, _, err) = run(bin, &[src.to_str().unwrap(), dst.to_str().unwrap()]);
@@ -151,10 +147,6 @@ fn compact_tool_compacts_and_reports() {
         ],
     );
     assert!(ok);
-    let db = couchstore::Db::open(
-        &up,
-        couchstore::db::OpenFlags(couchstore::db::OpenFlags::RDONLY),
-    )
-    .unwrap();
+    let db = couchstore::Db::open(&up, couchstore::db::OpenOptions::read_only()).unwrap();
     assert_eq!(db.header().version, 13);
 }

@@ -7,8 +7,8 @@ mod common;
 use common::workload::*;
 use common::*;
 use couchstore::btree::Step;
-use couchstore::db::options::{docinfos, save};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
+use couchstore::db::{SaveOptions, ScanOptions};
 use couchstore::{Db, Error};
 use serde_json::Value;
 
@@ -79,7 +79,7 @@ fn shape_test(name: &str, shape: Shape) {
         .collect();
     let model = write_shape(&path, shape, 42, &lengths);
     let size = std::fs::metadata(&path).unwrap().len();
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::read_only()).unwrap();
     check_model(&db, &model);
     compare_with_golden(&mut db, name, size);
 }
@@ -112,22 +112,26 @@ fn large_shape() {
 #[test]
 fn localonly_and_fresh_shapes() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, flags) in [("fresh_v13", 0), ("fresh_v11", OpenFlags::LEGACY_CRC)] {
+    for (name, legacy_crc) in [("fresh_v13", false), ("fresh_v11", true)] {
         let path = dir.path().join(name);
-        drop(Db::open(&path, OpenFlags(OpenFlags::CREATE | flags)).unwrap());
+        let options = OpenOptions {
+            legacy_crc,
+            ..OpenOptions::create()
+        };
+        drop(Db::open(&path, options).unwrap());
         let ours = std::fs::read(&path).unwrap();
         let golden = std::fs::read(golden_dir().join(format!("{name}.couch"))).unwrap();
         assert_eq!(ours.len(), golden.len(), "{name}");
         // Same bytes but for the timestamp (and the CRC that covers it).
-        let stamp = if flags == 0 { 34..42 } else { 34..34 };
-        let skip = |i: usize| stamp.contains(&i) || (flags == 0 && (5..9).contains(&i));
+        let stamp = if !legacy_crc { 34..42 } else { 34..34 };
+        let skip = |i: usize| stamp.contains(&i) || (!legacy_crc && (5..9).contains(&i));
         for i in 0..ours.len() {
             assert!(skip(i) || ours[i] == golden[i], "{name}: byte {i}");
         }
     }
     let path = dir.path().join("localonly");
     let mut model = Model::default();
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::create()).unwrap();
     save_three_locals(&mut db, &mut model);
     db.commit().unwrap();
     drop(db);
@@ -138,7 +142,7 @@ fn localonly_and_fresh_shapes() {
     // crate choose different (mutually readable) encodings, so only sizes compare.
     assert_eq!(ours[42..42 + 8 + 82], golden[42..42 + 8 + 82]);
     assert_eq!(ours.len(), golden.len());
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::read_only()).unwrap();
     check_model(&db, &model);
     let ours = header_record(&db)["space_used"].as_f64().unwrap();
     let theirs = manifest("localonly_v13")["current"]["space_used"]
@@ -157,7 +161,7 @@ fn appending_to_a_golden_file_keeps_old_and_new_content() {
     let path = copy_golden("basic_v13", dir.path());
     let m = manifest("basic_v13");
     let old: Vec<Value> = m["docs_by_id"].as_array().unwrap().clone();
-    let mut db = Db::open(&path, OpenFlags(0)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::default()).unwrap();
     let bodies: Vec<Vec<u8>> = (0..300)
         .map(|i| format!("new body {i}").repeat(i % 7 + 1).into_bytes())
         .collect();
@@ -173,8 +177,14 @@ fn appending_to_a_golden_file_keeps_old_and_new_content() {
             ..Default::default()
         })
         .collect();
-    db.save_documents(&mut batch, save::COMPRESS_DOC_BODIES)
-        .unwrap();
+    db.save_documents(
+        &mut batch,
+        SaveOptions {
+            compress_bodies: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(batch[0].db_seq, 1334);
     db.save_local_document(&couchstore::LocalDoc {
         id: b"_local/new".to_vec(),
@@ -184,7 +194,7 @@ fn appending_to_a_golden_file_keeps_old_and_new_content() {
     .unwrap();
     db.commit().unwrap();
     drop(db);
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::read_only()).unwrap();
     let now = docs_by_id(&db);
     let (new, kept): (Vec<_>, Vec<_>) = now
         .into_iter()
@@ -207,7 +217,7 @@ fn appending_to_a_golden_file_keeps_old_and_new_content() {
 fn batch_semantics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.couch");
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::create()).unwrap();
     // Repeated id: last copy wins, sequences assigned in batch order.
     let mut batch = [
         NewDoc {
@@ -229,7 +239,7 @@ fn batch_semantics() {
     let mut calls = Vec::new();
     db.save_documents_with(
         &mut batch,
-        0,
+        couchstore::db::SaveOptions::default(),
         Some(&mut |s: couchstore::db::SavedDoc<'_>| {
             calls.push((s.index, s.old.map(|o| o.db_seq), s.new.db_seq));
         }),
@@ -252,7 +262,7 @@ fn batch_semantics() {
     }];
     db.save_documents_with(
         &mut batch,
-        0,
+        couchstore::db::SaveOptions::default(),
         Some(&mut |s: couchstore::db::SavedDoc<'_>| {
             calls.push((s.old.map(|o| o.db_seq), s.new.db_seq))
         }),
@@ -269,7 +279,7 @@ fn batch_semantics() {
             deleted: true,
             ..Default::default()
         },
-        0,
+        couchstore::db::SaveOptions::default(),
     )
     .unwrap();
     let info = db.info().unwrap();
@@ -285,7 +295,7 @@ fn batch_semantics() {
             deleted: true,
             ..Default::default()
         },
-        0,
+        couchstore::db::SaveOptions::default(),
     )
     .unwrap();
     let b = db.docinfo_by_id(b"b").unwrap();
@@ -298,7 +308,7 @@ fn batch_semantics() {
             body: Some(b"empty"),
             ..Default::default()
         },
-        0,
+        couchstore::db::SaveOptions::default(),
     )
     .unwrap();
     assert_eq!(db.open_document(b"", false).unwrap().data, b"empty");
@@ -309,7 +319,14 @@ fn batch_semantics() {
         db_seq: 100,
         ..Default::default()
     }];
-    db.save_documents(&mut batch, save::SEQUENCE_AS_IS).unwrap();
+    db.save_documents(
+        &mut batch,
+        SaveOptions {
+            sequence_as_is: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(db.docinfo_by_id(b"x").unwrap().db_seq, 100);
     assert_eq!(db.info().unwrap().last_sequence, 100);
     assert_eq!(
@@ -319,14 +336,18 @@ fn batch_semantics() {
                 body: Some(b"y"),
                 ..Default::default()
             },
-            0
+            couchstore::db::SaveOptions::default()
         )
         .unwrap(),
         101
     );
     // Filters.
     let mut deleted = Vec::new();
-    db.changes_since(0, docinfos::DELETES_ONLY, &mut |i| {
+    let deletes_only = ScanOptions {
+        deletes_only: true,
+        ..Default::default()
+    };
+    db.changes_since(0, deletes_only, &mut |i| {
         deleted.push(i.id.clone());
         Ok(Step::Continue)
     })
@@ -335,7 +356,7 @@ fn batch_semantics() {
     // Nothing is visible after reopening without a commit.
     drop(db);
     assert_eq!(
-        Db::open(&path, OpenFlags(OpenFlags::RDONLY))
+        Db::open(&path, OpenOptions::read_only())
             .unwrap()
             .info()
             .unwrap()
@@ -348,14 +369,14 @@ fn batch_semantics() {
 fn invalid_input_leaves_the_file_as_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("i.couch");
-    let mut db = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::create()).unwrap();
     db.save_document(
         NewDoc {
             id: b"keep",
             body: Some(b"k"),
             ..Default::default()
         },
-        0,
+        couchstore::db::SaveOptions::default(),
     )
     .unwrap();
     db.commit().unwrap();
@@ -390,7 +411,7 @@ fn invalid_input_leaves_the_file_as_committed() {
             bad,
         ];
         assert_eq!(
-            db.save_documents(&mut batch, 0),
+            db.save_documents(&mut batch, couchstore::db::SaveOptions::default()),
             Err(Error::InvalidArguments)
         );
     }
@@ -408,7 +429,7 @@ fn invalid_input_leaves_the_file_as_committed() {
     let after = std::fs::read(&path).unwrap();
     // Only a new header (same content) was appended by the commit.
     assert_eq!(after[..before.len()], before[..]);
-    let db = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let db = Db::open(&path, OpenOptions::read_only()).unwrap();
     assert_eq!(db.docinfo_by_id(b"fine"), Err(Error::DocNotFound));
     assert_eq!(db.open_document(b"keep", false).unwrap().data, b"k");
 }
@@ -417,35 +438,58 @@ fn invalid_input_leaves_the_file_as_committed() {
 fn read_only_and_closed_handles() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.couch");
-    assert_eq!(Db::open(&path, OpenFlags(0)).err(), Some(Error::NoSuchFile));
     assert_eq!(
-        Db::open(&path, OpenFlags(OpenFlags::RDONLY)).err(),
+        Db::open(&path, OpenOptions::default()).err(),
         Some(Error::NoSuchFile)
     );
-    drop(Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap());
     assert_eq!(
-        Db::open(&path, OpenFlags(OpenFlags::CREATE | OpenFlags::EXCL)).err(),
+        Db::open(&path, OpenOptions::read_only()).err(),
+        Some(Error::NoSuchFile)
+    );
+    drop(Db::open(&path, OpenOptions::create()).unwrap());
+    assert_eq!(
+        Db::open(
+            &path,
+            OpenOptions {
+                exclusive: true,
+                ..OpenOptions::create()
+            }
+        )
+        .err(),
         Some(Error::OpenFile)
     );
     assert_eq!(
-        Db::open(&path, OpenFlags(OpenFlags::LEGACY_CRC)).err(),
+        Db::open(
+            &path,
+            OpenOptions {
+                legacy_crc: true,
+                ..OpenOptions::default()
+            }
+        )
+        .err(),
         Some(Error::InvalidArguments)
     );
     assert_eq!(
-        Db::open(dir.path(), OpenFlags(OpenFlags::RDONLY)).err(),
+        Db::open(dir.path(), OpenOptions::read_only()).err(),
         Some(Error::OpenFile)
     );
-    let mut ro = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut ro = Db::open(&path, OpenOptions::read_only()).unwrap();
     let doc = NewDoc {
         id: b"a",
         body: Some(b"a"),
         ..Default::default()
     };
-    assert_eq!(ro.save_document(doc, 0), Err(Error::Write));
+    assert_eq!(
+        ro.save_document(doc, couchstore::db::SaveOptions::default()),
+        Err(Error::Write)
+    );
     assert_eq!(ro.commit(), Err(Error::Write));
-    let mut db = Db::open(&path, OpenFlags(0)).unwrap();
+    let mut db = Db::open(&path, OpenOptions::default()).unwrap();
     db.close().unwrap();
-    assert_eq!(db.save_document(doc, 0), Err(Error::FileClosed));
+    assert_eq!(
+        db.save_document(doc, couchstore::db::SaveOptions::default()),
+        Err(Error::FileClosed)
+    );
     assert_eq!(db.docinfo_by_id(b"a"), Err(Error::FileClosed));
     assert_eq!(db.info().unwrap().last_sequence, 0);
 }
@@ -454,8 +498,8 @@ fn read_only_and_closed_handles() {
 fn header_navigation_and_readers_following_a_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.couch");
-    let mut w = Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap();
-    let mut r = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut w = Db::open(&path, OpenOptions::create()).unwrap();
+    let mut r = Db::open(&path, OpenOptions::read_only()).unwrap();
     let mut positions = vec![w.header_position()];
     for i in 0..5u64 {
         let id = format!("k{i}");
@@ -465,7 +509,7 @@ fn header_navigation_and_readers_following_a_writer() {
                 body: Some(b"v"),
                 ..Default::default()
             },
-            0,
+            couchstore::db::SaveOptions::default(),
         )
         .unwrap();
         w.commit_with_timestamp(1000 + i).unwrap();
@@ -475,7 +519,7 @@ fn header_navigation_and_readers_following_a_writer() {
     // The reader opened before the commits sees none of them until it seeks.
     assert_eq!(r.info().unwrap().last_sequence, 0);
     assert_eq!(r.fast_forward(), Err(Error::DbNoLongerValid));
-    let mut r = Db::open(&path, OpenFlags(OpenFlags::RDONLY)).unwrap();
+    let mut r = Db::open(&path, OpenOptions::read_only()).unwrap();
     r.seek_header(positions[2]).unwrap();
     assert_eq!(r.info().unwrap().last_sequence, 2);
     // Not a block boundary: invalid, as for the original; a boundary without a header:
@@ -500,7 +544,7 @@ fn header_navigation_and_readers_following_a_writer() {
             body: Some(b"v"),
             ..Default::default()
         },
-        0,
+        couchstore::db::SaveOptions::default(),
     )
     .unwrap();
     w.commit().unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use couchstore::Db;
 use couchstore::compact::online::{LockHook, OnlineOptions, compact_online};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::file::NodeCache;
 use parking_lot::lock_api::ArcMutexGuard;
 use parking_lot::{Mutex, RawMutex};
@@ -138,7 +138,9 @@ fn flush_batch(s: &Scenario, file: usize, vb: &VBucket, rev: u32) -> Duration {
     let guard = vb.lock.lock();
     let started = Instant::now();
     let mut st = vb.state.lock().unwrap();
-    st.db.save_documents(&mut docs, 0).unwrap();
+    st.db
+        .save_documents(&mut docs, couchstore::db::SaveOptions::default())
+        .unwrap();
     st.db.commit().unwrap();
     for &k in &picks {
         st.revs[k] = rev;
@@ -169,7 +171,7 @@ fn compact(vb: &VBucket) -> Duration {
     let (take, release) = lock_hooks(&vb.lock);
     let switch = Box::new(|compacted: &Path| {
         std::fs::rename(compacted, &vb.path).map_err(|_| couchstore::Error::Write)?;
-        vb.state.lock().unwrap().db = Db::open(&vb.path, OpenFlags(0))?;
+        vb.state.lock().unwrap().db = Db::open(&vb.path, OpenOptions::default())?;
         Ok(())
     });
     let options = OnlineOptions::new(take, release, switch);
@@ -201,7 +203,7 @@ fn run(s: &Scenario, dir: &Path, compactors: usize) -> RunFigures {
             VBucket {
                 lock: Arc::new(Mutex::new(())),
                 state: std::sync::Mutex::new(State {
-                    db: Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap(),
+                    db: Db::open(&path, OpenOptions::create()).unwrap(),
                     revs: vec![0; s.keys_per_file],
                 }),
                 path,
@@ -271,7 +273,7 @@ fn run(s: &Scenario, dir: &Path, compactors: usize) -> RunFigures {
 fn verify(s: &Scenario, vbuckets: &[VBucket]) -> bool {
     vbuckets.iter().enumerate().all(|(i, vb)| {
         let revs = vb.state.lock().unwrap().revs.clone();
-        let Ok(db) = Db::open(&vb.path, OpenFlags(OpenFlags::RDONLY)) else {
+        let Ok(db) = Db::open(&vb.path, OpenOptions::read_only()) else {
             return false;
         };
         revs.iter().enumerate().all(|(k, &rev)| {
@@ -390,7 +392,7 @@ fn per_handle_after_commits(dir: &Path, full: bool) {
             VBucket {
                 lock: Arc::new(Mutex::new(())),
                 state: std::sync::Mutex::new(State {
-                    db: Db::open(&path, OpenFlags(OpenFlags::CREATE)).unwrap(),
+                    db: Db::open(&path, OpenOptions::create()).unwrap(),
                     revs: vec![0; s.keys_per_file],
                 }),
                 path,

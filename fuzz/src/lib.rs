@@ -5,21 +5,24 @@
 use std::cell::RefCell;
 
 use couchstore::btree::Step;
-use couchstore::compact::{CompactOptions, compact_into, target_open_flags};
-use couchstore::db::options::docinfos::TOLERATE_CORRUPTION;
-use couchstore::db::{LocalDoc, NewDoc, OpenFlags, TreeWalkItem};
+use couchstore::compact::{CompactFlags, CompactOptions, compact_into, target_open_options};
+use couchstore::db::{LocalDoc, NewDoc, OpenOptions, TreeWalkItem};
 use couchstore::file::MemoryBackend;
 use couchstore::{Db, Result};
 
 /// Opens `bytes` as a database file.
-pub fn open(bytes: &[u8], flags: u64) -> Result<Db> {
+pub fn open(bytes: &[u8], options: OpenOptions) -> Result<Db> {
     let mem = MemoryBackend::from_bytes(bytes.to_vec());
-    Db::open_backend(Box::new(mem), "fuzz".into(), OpenFlags(flags))
+    Db::open_backend(Box::new(mem), "fuzz".into(), options)
 }
 
 /// Every read the API offers, strict and tolerant; errors are fine.
 pub fn read_everything(db: &Db) {
-    for options in [0, TOLERATE_CORRUPTION] {
+    let tolerant = couchstore::db::ScanOptions {
+        tolerate_corruption: true,
+        ..Default::default()
+    };
+    for options in [couchstore::db::ScanOptions::default(), tolerant] {
         let mut infos = Vec::new();
         let _ = db.all_docs(None, options, &mut |i| {
             if infos.len() < 300 {
@@ -61,7 +64,7 @@ pub fn write_and_read(db: &mut Db, seed: &[u8]) {
             ..Default::default()
         })
         .collect();
-    let _ = db.save_documents(&mut batch, 0);
+    let _ = db.save_documents(&mut batch, couchstore::db::SaveOptions::default());
     let _ = db.save_local_document(&LocalDoc {
         id: b"_local/vbstate".to_vec(),
         json: Vec::new(),
@@ -78,7 +81,7 @@ pub fn write_and_read(db: &mut Db, seed: &[u8]) {
 
 /// Compacts the file into an in-memory target and reads the result.
 pub fn compact_and_read(db: &Db) {
-    let flags = target_open_flags(db, 0);
+    let flags = target_open_options(db, CompactFlags::default());
     let Ok(target) = Db::open_backend(Box::new(MemoryBackend::new()), "target".into(), flags)
     else {
         return;

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use couchstore::compact::{self, CompactOptions, flags};
-use couchstore::db::OpenFlags;
+use couchstore::compact::{self, CompactFlags, CompactOptions};
+use couchstore::db::OpenOptions;
 use couchstore::{Db, Error};
 
 const USAGE: &str = "\
@@ -20,14 +20,14 @@ Writes the live data of SOURCE (as of its newest header) into the new file TARGE
   -h, --help      print this help";
 
 fn main() -> ExitCode {
-    let mut flags_set = 0u64;
+    let mut flags_set = CompactFlags::default();
     let mut quiet = false;
     let mut files = Vec::new();
     for a in std::env::args().skip(1) {
         match a.as_str() {
-            "--dropdeletes" => flags_set |= flags::DROP_DELETES,
-            "--upgrade" => flags_set |= flags::UPGRADE_DB,
-            "--recovery" => flags_set |= flags::RECOVERY_MODE,
+            "--dropdeletes" => flags_set.drop_deletes = true,
+            "--upgrade" => flags_set.upgrade = true,
+            "--recovery" => flags_set.recovery = true,
             "--quiet" => quiet = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let started = Instant::now();
-    let result = Db::open(source, OpenFlags(OpenFlags::RDONLY)).and_then(|db| {
+    let result = Db::open(source, OpenOptions::read_only()).and_then(|db| {
         let stats = compact::compact(
             &db,
             Path::new(target),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use couchstore::btree::Step;
-use couchstore::db::{OpenFlags, TreeWalkItem};
+use couchstore::db::{OpenOptions, TreeWalkItem};
 use couchstore::format::{ByIdReduce, BySeqReduce};
 use couchstore::{Db, DocInfo, Error};
 
@@ -142,7 +142,7 @@ fn print_doc(db: &Db, info: &DocInfo, o: &Opts) -> Result<(), Error> {
 }
 
 fn dump(path: &str, o: &Opts) -> Result<(), Error> {
-    let db = Db::open(path, OpenFlags(OpenFlags::RDONLY))?;
+    let db = Db::open(path, OpenOptions::read_only())?;
     if o.local {
         let mut n = 0u64;
         db.walk_local_tree(None, &mut |item| {
@@ -202,9 +202,9 @@ fn dump(path: &str, o: &Opts) -> Result<(), Error> {
             Ok(Step::Continue)
         };
         if o.by_id {
-            db.walk_id_tree(None, 0, &mut visit)?;
+            db.walk_id_tree(None, couchstore::db::ScanOptions::default(), &mut visit)?;
         } else {
-            db.walk_seq_tree(0, 0, &mut visit)?;
+            db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut visit)?;
         }
         println!("\nTree statistics:");
         for (depth, (nodes, bytes)) in per_depth.iter().enumerate() {
@@ -224,9 +224,9 @@ fn dump(path: &str, o: &Opts) -> Result<(), Error> {
         Ok(Step::Continue)
     };
     if o.by_id {
-        db.all_docs(None, 0, &mut each)?;
+        db.all_docs(None, couchstore::db::ScanOptions::default(), &mut each)?;
     } else {
-        db.changes_since(0, 0, &mut each)?;
+        db.changes_since(0, couchstore::db::ScanOptions::default(), &mut each)?;
     }
     if let Some(e) = failed {
         return Err(e);

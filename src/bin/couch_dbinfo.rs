@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use couchstore::db::OpenFlags;
+use couchstore::db::OpenOptions;
 use couchstore::format::ChecksumKind;
 use couchstore::{Db, Error};
 
@@ -42,7 +42,7 @@ fn print_header(db: &Db) -> Result<(), Error> {
 }
 
 fn dump(path: &str, history: bool) -> Result<(), Error> {
-    let mut db = Db::open(path, OpenFlags(OpenFlags::RDONLY))?;
+    let mut db = Db::open(path, OpenOptions::read_only())?;
     println!("DB Info ({path})");
     print_header(&db)?;
     if history {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use couchstore::compact::online::{LockHook, OnlineOptions, compact_online};
 use couchstore::compact::{self, CompactOptions};
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, Error};
 use parking_lot::{ArcMutexGuard, MutexGuard, RawMutex};
 
@@ -89,7 +89,7 @@ fn flush_batch(e: &mut Engine, keys: usize) -> couchstore::Result<()> {
             ..Default::default()
         })
         .collect();
-    e.db.save_documents(&mut batch, 0)?;
+    e.db.save_documents(&mut batch, couchstore::db::SaveOptions::default())?;
     e.db.commit()?;
     for &k in &picks {
         e.revs[k] = rev;
@@ -171,7 +171,7 @@ fn split(
 
 /// Checks every key's revision and body in the file at `path`.
 fn verify(path: &Path, revs: &[u32]) -> couchstore::Result<usize> {
-    let db = Db::open(path, OpenFlags(OpenFlags::RDONLY))?;
+    let db = Db::open(path, OpenOptions::read_only())?;
     let mut checked = 0;
     for (k, &rev) in revs.iter().enumerate() {
         if rev == 0 {
@@ -203,7 +203,7 @@ fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchst
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|_| Error::Write)?;
-    engine.lock().expect("not poisoned").db = Db::open(source, OpenFlags(0))?;
+    engine.lock().expect("not poisoned").db = Db::open(source, OpenOptions::default())?;
     Ok(())
 }
 
@@ -225,7 +225,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
     // Enough keys that the live data is about half the file once updates pile up.
     let keys = ((size_mb << 20) as usize / BODY / 2).max(BATCH);
     let mut e = Engine {
-        db: Db::open(&source, OpenFlags(OpenFlags::CREATE))?,
+        db: Db::open(&source, OpenOptions::create())?,
         revs: vec![0; keys],
         round: 0,
     };
@@ -276,7 +276,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         );
         // fsync the target every 4 MiB, so its writeback never piles up in front of the
         // flusher's own fsyncs.
-        options.flags = OpenFlags::encode_periodic_sync(4 << 20);
+        options.flags.periodic_sync = Some(4 << 20);
         let stats = compact_online(&source, &target, options)?;
         println!(
             "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",
@@ -312,7 +312,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         row.docs_per_sec_paced = stats.flusher_docs_per_sec_paced;
     } else {
         let held = lock.lock();
-        let result = Db::open(&source, OpenFlags(OpenFlags::RDONLY))
+        let result = Db::open(&source, OpenOptions::read_only())
             .and_then(|db| compact::compact(&db, &target, CompactOptions::default()))
             .and_then(|stats| switch_to(&engine, &target, &source).map(|()| stats));
         let took = t.elapsed();

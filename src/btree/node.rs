@@ -139,7 +139,7 @@ pub fn remember_written(file: &CouchFile, pos: u64, kind: NodeKind, plain: &[u8]
 }
 
 /// Node size thresholds (uncompressed bytes) of an open handle. They are not stored in
-/// the file; the open flags give them.
+/// the file; each handle chooses them when it opens (see `db::OpenOptions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSizes {
     /// Threshold for key/pointer (interior) nodes.
@@ -152,16 +152,21 @@ impl NodeSizes {
     /// The original's default threshold for both kinds.
     pub const DEFAULT_THRESHOLD: usize = 1279;
 
-    /// Thresholds from the open flags' node size bits (16–19 kv, 20–23 kp, in KiB;
-    /// 0 means the default).
-    pub fn from_flags(flags: u64) -> Self {
-        let kib = |bits: u64| match bits & 0xf {
+    /// The original's default sizes.
+    pub const DEFAULT: NodeSizes = NodeSizes {
+        interior: Self::DEFAULT_THRESHOLD,
+        leaf: Self::DEFAULT_THRESHOLD,
+    };
+
+    /// Thresholds of `leaf_kib` and `interior_kib` KiB (0: the default threshold).
+    pub fn from_kib(leaf_kib: usize, interior_kib: usize) -> Self {
+        let bytes = |kib: usize| match kib {
             0 => Self::DEFAULT_THRESHOLD,
-            n => n as usize * 1024,
+            n => n * 1024,
         };
         NodeSizes {
-            leaf: kib(flags >> 16),
-            interior: kib(flags >> 20),
+            leaf: bytes(leaf_kib),
+            interior: bytes(interior_kib),
         }
     }
 
@@ -176,23 +181,6 @@ impl NodeSizes {
 
 impl Default for NodeSizes {
     fn default() -> Self {
-        NodeSizes {
-            interior: Self::DEFAULT_THRESHOLD,
-            leaf: Self::DEFAULT_THRESHOLD,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flag_decoding() {
-        assert_eq!(NodeSizes::from_flags(0), NodeSizes::default());
-        let s = NodeSizes::from_flags(0x440000);
-        assert_eq!((s.leaf, s.interior), (4096, 4096));
-        let s = NodeSizes::from_flags(0x210000);
-        assert_eq!((s.leaf, s.interior), (1024, 2048));
+        Self::DEFAULT
     }
 }

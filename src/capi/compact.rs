@@ -17,7 +17,7 @@ use crate::compact::pitr::PointInTime;
 use crate::compact::rate_limit::RateLimit;
 use crate::compact::target::TargetFile;
 use crate::compact::{self, CompactOptions, FilterAction};
-use crate::db::OpenFlags;
+use crate::db::OpenOptions;
 use crate::error::Error;
 
 /// Flags for couchstore_compact_db_ex.
@@ -260,16 +260,21 @@ pub(crate) unsafe fn run_compaction<'a>(
         // SAFETY: a live handle.
         let src = unsafe { db_ref(source) }?;
         src.file()?;
-        compact::target_open_flags(&src, flags)
+        compact::target_open_options(&src, super::flags::compact_flags(flags))
     };
     // SAFETY: `ops` is NULL or live, by the caller's guarantee.
     let (inner, file) = if unsafe { file_ops::is_default(ops) } {
         TargetFile::create(path, target_flags)?
     } else {
-        TargetFile::create_with(path, target_flags, |open_flags| {
+        TargetFile::create_with(path, target_flags, |open_options| {
+            let open_flags = super::flags::open_flags_of(open_options);
             // SAFETY: a live ops object, used while the target lives.
             let backend = unsafe { file_ops::OpsBackend::open(ops, name, open_flags) }?;
-            let own = OpenFlags(open_flags.0 & !OpenFlags::PERIODIC_SYNC);
+            // The ops do the periodic sync.
+            let own = OpenOptions {
+                periodic_sync: None,
+                ..open_options
+            };
             Ok((Box::new(backend) as Box<dyn crate::file::Backend>, own))
         })?
     };
@@ -277,7 +282,7 @@ pub(crate) unsafe fn run_compaction<'a>(
     let target = OwnedHandle::new(inner, name, &slot);
     let hooks = hooks(&slot);
     let options = CompactOptions {
-        flags,
+        flags: super::flags::compact_flags(flags),
         filter: hooks.filter,
         rewrite: hooks.rewrite,
         precommit: hooks.precommit,

@@ -7,7 +7,6 @@ use std::os::unix::ffi::OsStrExt;
 use super::boundary::{db_mut, db_ref, guard, guard_db, guard_value, non_null, non_null_mut};
 use super::file_ops;
 use super::types::*;
-use crate::db::OpenFlags;
 use crate::error::Error;
 
 /// Opens a database; see couchstore_open_db_ex.
@@ -53,8 +52,8 @@ pub unsafe extern "C" fn couchstore_open_db_ex(
         if filename.is_null() {
             return Err(Error::InvalidArguments);
         }
-        let flags = OpenFlags(flags);
-        if flags.has(OpenFlags::RDONLY) && flags.has(OpenFlags::CREATE) {
+        let options = super::flags::open_options(flags);
+        if options.read_only && options.create {
             return Err(Error::InvalidArguments);
         }
         // SAFETY: non-NULL and NUL-terminated by the caller's guarantee.
@@ -62,7 +61,7 @@ pub unsafe extern "C" fn couchstore_open_db_ex(
         // SAFETY: `ops` is NULL or live by the caller's guarantee.
         let inner = if unsafe { file_ops::is_default(ops) } {
             let path = std::path::Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
-            crate::Db::open(path, flags)?
+            crate::Db::open(path, options)?
         } else {
             // SAFETY: a live ops object that outlives the handle, by the caller's
             // guarantee.
@@ -277,7 +276,7 @@ pub unsafe extern "C" fn couchstore_get_header_position(db: *mut CDb) -> u64 {
 /// two, clamped to 1 KiB .. 1 TiB; 0 disables periodic sync).
 #[unsafe(no_mangle)]
 pub extern "C" fn couchstore_encode_periodic_sync_flags(bytes: u64) -> couchstore_open_flags {
-    OpenFlags::encode_periodic_sync(bytes)
+    super::flags::encode_periodic_sync(bytes)
 }
 
 /// Commits all pending changes: writes them out, fsyncs, appends a header stamped with

@@ -190,7 +190,11 @@ unsafe fn save(
             c_free(new.cast());
         }
     };
-    let result = inner.save_documents_with(&mut batch, options, Some(&mut report));
+    let result = inner.save_documents_with(
+        &mut batch,
+        super::flags::save_options(options),
+        Some(&mut report),
+    );
     result?;
     if let Some(e) = callback_error {
         return Err(e);

@@ -10,7 +10,6 @@ use std::path::Path;
 
 use super::codes::error_from_code;
 use super::types::*;
-use crate::db::OpenFlags;
 use crate::error::{Error, ErrorKind};
 use crate::file::{AccessTag, Backend};
 
@@ -108,24 +107,26 @@ unsafe impl Send for OpsBackend {}
 unsafe impl Sync for OpsBackend {}
 
 impl OpsBackend {
-    /// Opens `path` through `ops` for a database opened with `flags`: constructor and
-    /// open, then the setters the flags ask for (any error fails the open).
+    /// Opens `path` through `ops` for a database opened with the C open `flags`:
+    /// constructor and open, then the setters the flags ask for (any error fails the
+    /// open).
     ///
     /// # Safety
     /// `ops` must point to a live `FileOpsInterface` that outlives the backend.
     pub(crate) unsafe fn open(
         ops: *mut FileOpsInterface,
         path: &CStr,
-        flags: OpenFlags,
+        flags: couchstore_open_flags,
     ) -> Result<OpsBackend, Error> {
-        let mut oflag = if flags.has(OpenFlags::RDONLY) {
+        let options = super::flags::open_options(flags);
+        let mut oflag = if options.read_only {
             libc::O_RDONLY
         } else {
             libc::O_RDWR
         };
-        if flags.has(OpenFlags::CREATE) && !flags.has(OpenFlags::RDONLY) {
+        if options.create && !options.read_only {
             oflag |= libc::O_CREAT;
-            if flags.has(OpenFlags::EXCL) {
+            if options.exclusive {
                 oflag |= libc::O_EXCL;
             }
         }
@@ -142,13 +143,13 @@ impl OpsBackend {
             handle,
             open: true,
         };
-        let bit = |f: u64| c_int::from(flags.0 & f != 0);
+        let bit = |f: u64| c_int::from(flags & f != 0);
         // SAFETY: a live ops object and the handle it just opened.
         let rc = unsafe {
             cs_ops_configure(
                 ops,
                 handle,
-                flags.periodic_sync_bytes().unwrap_or(0),
+                options.periodic_sync.unwrap_or(0),
                 bit(COUCHSTORE_OPEN_WITH_TRACING),
                 bit(COUCHSTORE_OPEN_WITH_WRITE_VALIDATION),
                 bit(COUCHSTORE_OPEN_WITH_MPROTECT),
@@ -268,11 +269,14 @@ impl Drop for OpsBackend {
 pub(crate) unsafe fn open_db(
     ops: *mut FileOpsInterface,
     name: &CStr,
-    flags: OpenFlags,
+    flags: couchstore_open_flags,
 ) -> Result<crate::Db, Error> {
     // SAFETY: forwarded from the caller.
     let backend = unsafe { OpsBackend::open(ops, name, flags) }?;
-    let own = OpenFlags(flags.0 & !OpenFlags::PERIODIC_SYNC);
+    let own = crate::db::OpenOptions {
+        periodic_sync: None,
+        ..super::flags::open_options(flags)
+    };
     crate::Db::open_backend(Box::new(backend), path_name(name), own)
 }
 

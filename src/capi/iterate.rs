@@ -62,8 +62,11 @@ pub unsafe extern "C" fn couchstore_changes_since(
     guard_db("couchstore_changes_since", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?
-            .changes_since(since, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?.changes_since(
+            since,
+            super::flags::scan_options(options),
+            &mut |i| unsafe { deliver(cb, db, i, ctx) },
+        )
     })
 }
 
@@ -85,7 +88,11 @@ pub unsafe extern "C" fn couchstore_all_docs(
         // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
         let start = unsafe { opt_buf_bytes(startKeyPtr) }?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.all_docs(start, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?.all_docs(
+            start,
+            super::flags::scan_options(options),
+            &mut |i| unsafe { deliver(cb, db, i, ctx) },
+        )
     })
 }
 
@@ -114,8 +121,11 @@ pub unsafe extern "C" fn couchstore_docinfos_by_sequence(
             .map(|c| u64::from_ne_bytes(c.try_into().expect("8")))
             .collect();
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?
-            .docinfos_by_sequence(&seqs, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?.docinfos_by_sequence(
+            &seqs,
+            super::flags::scan_options(options),
+            &mut |i| unsafe { deliver(cb, db, i, ctx) },
+        )
     })
 }
 
@@ -145,8 +155,11 @@ pub unsafe extern "C" fn couchstore_docinfos_by_id(
             .map(|i| unsafe { buf_bytes(&*ids.add(i)) })
             .collect::<Result<Vec<&[u8]>, Error>>()?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?
-            .docinfos_by_id(&keys, options, &mut |i| unsafe { deliver(cb, db, i, ctx) })
+        unsafe { db_ref(db) }?.docinfos_by_id(
+            &keys,
+            super::flags::scan_options(options),
+            &mut |i| unsafe { deliver(cb, db, i, ctx) },
+        )
     })
 }
 
@@ -228,9 +241,11 @@ pub unsafe extern "C" fn couchstore_walk_id_tree(
         // SAFETY: NULL or a valid sized_buf by the caller's guarantee.
         let start = unsafe { opt_buf_bytes(startDocID) }?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.walk_id_tree(start, options, &mut |item| unsafe {
-            deliver_walk(cb, db, item, ctx)
-        })
+        unsafe { db_ref(db) }?.walk_id_tree(
+            start,
+            super::flags::scan_options(options),
+            &mut |item| unsafe { deliver_walk(cb, db, item, ctx) },
+        )
     })
 }
 
@@ -249,9 +264,11 @@ pub unsafe extern "C" fn couchstore_walk_seq_tree(
     guard_db("couchstore_walk_seq_tree", db, || {
         let cb = callback.ok_or(Error::InvalidArguments)?;
         // SAFETY: live handle; valid callback.
-        unsafe { db_ref(db) }?.walk_seq_tree(startSequence, options, &mut |item| unsafe {
-            deliver_walk(cb, db, item, ctx)
-        })
+        unsafe { db_ref(db) }?.walk_seq_tree(
+            startSequence,
+            super::flags::scan_options(options),
+            &mut |item| unsafe { deliver_walk(cb, db, item, ctx) },
+        )
     })
 }
 

@@ -10,6 +10,7 @@
 mod alloc;
 mod boundary;
 pub mod codes;
+mod flags;
 pub mod settings;
 #[doc(hidden)]
 pub use boundary::panic_in_next_call;

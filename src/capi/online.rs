@@ -302,7 +302,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
             // SAFETY: the caller's switch callback, given the target's name.
             Box::new(move |_| status(unsafe { switch(target_filename, ctx) })),
         );
-        options.flags = flags;
+        options.flags = super::flags::compact_flags(flags);
         options.filter = hook.map(|h| filter_hook(h, handle.clone(), hook_ctx));
         options.rewrite = dhook.map(rewrite_hook);
         options.max_locked_bytes = o.max_locked_bytes;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use super::rate_limit::{self, RateLimit};
-use super::{CompactOptions, CompactStats, FilterAction, PROGRESS_EVERY, flags, id_sorter};
+use super::{CompactOptions, CompactStats, FilterAction, PROGRESS_EVERY, id_sorter};
 use crate::btree::{ByIdReducer, BySeqReducer, Step, TreeBuilder};
 use crate::db::{Db, DocInfo};
 use crate::error::{Error, Result};
@@ -59,8 +59,8 @@ impl<'s, 'o, 'h> Compactor<'s, 'o, 'h> {
         Ok(Compactor {
             src_file: source.file()?,
             target,
-            recovery: options.flags & flags::RECOVERY_MODE != 0,
-            drop_deletes: options.flags & flags::DROP_DELETES != 0,
+            recovery: options.flags.recovery,
+            drop_deletes: options.flags.drop_deletes,
             rate_limit: options.rate_limit.clone(),
             options,
             sorter,

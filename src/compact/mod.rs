@@ -17,24 +17,26 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use crate::btree::{KeyRange, LocalReducer, SkipLog, Step, TreeBuilder, iterate};
-use crate::db::{Db, DocInfo, OpenFlags};
+use crate::db::{Db, DocInfo, OpenOptions};
 use crate::error::{Error, Result};
 use crate::format::FormatVersion;
 use compactor::Compactor;
 use target::TargetFile;
 
-/// Compaction flags, numerically identical to the original's `couchstore_compact_flags`.
-pub mod flags {
+/// Which of the original's compaction behaviours to use (its compaction flags, as
+/// Rust values; `capi` maps the C bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactFlags {
     /// Drop deletions (when no filter hook is given); the purge counter is bumped.
-    pub const DROP_DELETES: u64 = 1;
+    pub drop_deletes: bool,
     /// Write the target in the current format (a format-11 source otherwise stays 11).
-    pub const UPGRADE_DB: u64 = 2;
+    pub upgrade: bool,
     /// Write the target without buffering.
-    pub const UNBUFFERED: u64 = 4;
+    pub unbuffered: bool,
     /// Skip unreadable nodes and documents, copying everything readable.
-    pub const RECOVERY_MODE: u64 = 8;
-    /// Periodic fsync of the target (same encoding as the open flag).
-    pub const PERIODIC_SYNC: u64 = 0x1f00_0000;
+    pub recovery: bool,
+    /// fsync the target after every this many bytes written.
+    pub periodic_sync: Option<u64>,
 }
 
 /// What a filter hook decides for a document.
@@ -63,8 +65,8 @@ pub type ProgressHook<'a> = Box<dyn FnMut(&CompactStats) -> Result<()> + 'a>;
 /// How to compact.
 #[derive(Default)]
 pub struct CompactOptions<'a> {
-    /// [`flags`] bits.
-    pub flags: u64,
+    /// Which behaviours to use.
+    pub flags: CompactFlags,
     /// Decides per document whether to keep it.
     pub filter: Option<FilterHook<'a>>,
     /// Rewrites doc infos of kept documents.
@@ -105,20 +107,20 @@ pub struct CompactStats {
 /// How often the progress hook is called, in documents.
 const PROGRESS_EVERY: u64 = 512;
 
-/// The open flags of a compaction target for `source` and compaction `flags`: created
-/// (see [`target::TargetFile`]) without an initial header, with the source's node sizes, the legacy CRC
-/// when the source has it and no upgrade is asked for, and the sync options.
-pub fn target_open_flags(source: &Db, flags: u64) -> OpenFlags {
-    let mut open = OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE;
-    if source.header().version <= FormatVersion::V11 && flags & self::flags::UPGRADE_DB == 0 {
-        open |= OpenFlags::LEGACY_CRC;
+/// How a compaction target for `source` is opened with compaction `flags`: created
+/// (see [`target::TargetFile`]) without an initial header, with the source's node
+/// sizes, the legacy CRC when the source has it and no upgrade is asked for, and the
+/// sync options.
+pub fn target_open_options(source: &Db, flags: CompactFlags) -> OpenOptions {
+    OpenOptions {
+        create: true,
+        no_commit_at_create: true,
+        legacy_crc: source.header().version <= FormatVersion::V11 && !flags.upgrade,
+        unbuffered: flags.unbuffered,
+        periodic_sync: flags.periodic_sync,
+        node_sizes: source.node_sizes(),
+        ..OpenOptions::default()
     }
-    if flags & self::flags::UNBUFFERED != 0 {
-        open |= OpenFlags::UNBUFFERED;
-    }
-    open |= flags & self::flags::PERIODIC_SYNC;
-    open |= source.flags().0 & OpenFlags::CUSTOM_NODESIZE;
-    OpenFlags(open)
 }
 
 /// Compacts `source` (at its current header) into a new file at `target_path`, which
@@ -130,7 +132,8 @@ pub fn compact(
     target_path: &Path,
     options: CompactOptions<'_>,
 ) -> Result<CompactStats> {
-    let (target, file) = TargetFile::create(target_path, target_open_flags(source, options.flags))?;
+    let (target, file) =
+        TargetFile::create(target_path, target_open_options(source, options.flags))?;
     let target = RefCell::new(target);
     let result = compact_into(source, &target, options);
     drop(target);
@@ -141,7 +144,7 @@ pub fn compact(
 }
 
 /// Compacts `source` into `target`, a database just created for it (see
-/// [`target_open_flags`]), and commits it. The target is shared through a `RefCell`
+/// [`target_open_options`]), and commits it. The target is shared through a `RefCell`
 /// so hooks may use it: no borrow of it is held while a hook runs.
 pub fn compact_into(
     source: &Db,
@@ -151,14 +154,10 @@ pub fn compact_into(
     if options.rewrite.is_some() && options.filter.is_none() {
         return Err(Error::InvalidArguments);
     }
-    let recovery = options.flags & flags::RECOVERY_MODE != 0;
+    let recovery = options.flags.recovery;
     let src_file = source.file()?;
     let src_header = source.header().clone();
-    start_target_header(
-        &src_header,
-        target,
-        options.flags & flags::DROP_DELETES != 0,
-    )?;
+    start_target_header(&src_header, target, options.flags.drop_deletes)?;
     let mut skips = SkipLog::default();
 
     // 1. Documents, in sequence order: bodies and the by-seq tree; by-id entries sorted.

@@ -39,9 +39,9 @@ use super::rate_limit::{self, RateLimit};
 use super::replay::{ReplayOptions, ReplayStats, replay};
 use super::target::TargetFile;
 use super::{
-    CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_flags,
+    CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_options,
 };
-use crate::db::{Db, OpenFlags};
+use crate::db::{Db, OpenOptions};
 use crate::error::Result;
 use crate::file::Backend;
 
@@ -138,8 +138,8 @@ pub struct OnlineStats {
 
 /// How to run an online compaction. Only `lock`, `unlock` and `switch` are required.
 pub struct OnlineOptions<'a> {
-    /// Compaction flags (see [`super::flags`]).
-    pub flags: u64,
+    /// Which compaction behaviours to use.
+    pub flags: super::CompactFlags,
     /// Filter hook for the snapshot's compaction.
     pub filter: Option<FilterHook<'a>>,
     /// Doc info rewrite hook for the snapshot's compaction.
@@ -192,7 +192,7 @@ impl<'a> OnlineOptions<'a> {
     /// rounds).
     pub fn new(lock: LockHook<'a>, unlock: LockHook<'a>, switch: SwitchHook<'a>) -> Self {
         OnlineOptions {
-            flags: 0,
+            flags: super::CompactFlags::default(),
             filter: None,
             rewrite: None,
             lock,
@@ -251,15 +251,17 @@ pub fn compact_online_with<T: Deref<Target = RefCell<Db>>>(
     wrap: impl FnOnce(Db) -> T,
 ) -> Result<OnlineStats> {
     let files = OnlineFiles {
-        open_source: Box::new(|| Db::open(source, OpenFlags(OpenFlags::RDONLY))),
+        open_source: Box::new(|| Db::open(source, OpenOptions::read_only())),
         open_target: None,
     };
     run(files, target, options, wrap)
 }
 
-/// Opens the target through the caller's I/O: given the open flags (CREATE, plus EXCL
-/// when nothing is at the name), returns the backend and the flags to open it with.
-pub type TargetOpener<'f> = Box<dyn FnMut(OpenFlags) -> Result<(Box<dyn Backend>, OpenFlags)> + 'f>;
+/// Opens the target through the caller's I/O: given the open options (create, plus
+/// exclusive when nothing is at the name), returns the backend and the options to open
+/// it with.
+pub type TargetOpener<'f> =
+    Box<dyn FnMut(OpenOptions) -> Result<(Box<dyn Backend>, OpenOptions)> + 'f>;
 
 /// Where an online compaction's files come from when not from the OS by path: for
 /// engines with their own I/O, and for tests that simulate a disk.
@@ -294,10 +296,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         (files.open_source)()?
     };
     let start_seq = src.header().update_seq;
-    let target_flags = target_open_flags(&src, o.flags);
+    let target_options = target_open_options(&src, o.flags);
     let (target, target_file) = match files.open_target.as_mut() {
-        Some(open) => TargetFile::create_with(target_path, target_flags, open)?,
-        None => TargetFile::create(target_path, target_flags)?,
+        Some(open) => TargetFile::create_with(target_path, target_options, open)?,
+        None => TargetFile::create(target_path, target_options)?,
     };
     let target = wrap(target);
     let mut progress = o.progress.take();

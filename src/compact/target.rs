@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::db::{Db, OpenFlags};
+use crate::db::{Db, OpenOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::file::Backend;
 
@@ -52,11 +52,11 @@ fn identity(meta: &fs::Metadata) -> (u64, u64) {
 }
 
 impl TargetFile {
-    /// Opens the target at `path` for a compaction writing with `flags` (see
-    /// [`super::target_open_flags`]): creates it, or takes over an existing empty regular
+    /// Opens the target at `path` for a compaction writing with `options` (see
+    /// [`super::target_open_options`]): creates it, or takes over an existing empty regular
     /// file. A non-empty file, or anything but a regular file, is OPEN_FILE (EEXIST for
     /// `couchstore_last_os_error`) and left untouched.
-    pub fn create(path: &Path, flags: OpenFlags) -> Result<(Db, TargetFile)> {
+    pub fn create(path: &Path, options: OpenOptions) -> Result<(Db, TargetFile)> {
         let (file, origin) = match File::options()
             .read(true)
             .write(true)
@@ -90,30 +90,30 @@ impl TargetFile {
             identity: Some(identity(&file.metadata().map_err(open_error)?)),
             armed: true,
         };
-        let db = Db::open_created(file, path.to_string_lossy().into_owned(), flags)?;
+        let db = Db::open_created(file, path.to_string_lossy().into_owned(), options)?;
         Ok((db, guard))
     }
 
     /// [`TargetFile::create`] through the caller's own file operations: `open` opens
-    /// the file with the open flags it is given (CREATE, plus EXCL when no file is
-    /// there) and returns its backend and the flags the database is to be opened with.
+    /// the file with the options it is given (create, plus exclusive when no file is
+    /// there) and returns its backend and the options the database is to be opened with.
     /// What is at the name is checked by path first, with the same rules; the file the
     /// ops opened must be empty.
     pub fn create_with(
         path: &Path,
-        flags: OpenFlags,
-        open: impl FnOnce(OpenFlags) -> Result<(Box<dyn Backend>, OpenFlags)>,
+        options: OpenOptions,
+        open: impl FnOnce(OpenOptions) -> Result<(Box<dyn Backend>, OpenOptions)>,
     ) -> Result<(Db, TargetFile)> {
         let origin = match fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_file() && meta.len() == 0 => Origin::WasEmpty,
             Ok(_) => return Err(exists()),
             Err(_) => Origin::Created,
         };
-        let mut open_flags = OpenFlags(flags.0 | OpenFlags::CREATE);
-        if origin == Origin::Created {
-            open_flags = OpenFlags(open_flags.0 | OpenFlags::EXCL);
-        }
-        let (backend, db_flags) = open(open_flags)?;
+        let (backend, db_options) = open(OpenOptions {
+            create: true,
+            exclusive: origin == Origin::Created,
+            ..options
+        })?;
         if backend.size().map_err(open_error)? != 0 {
             return Err(exists());
         }
@@ -123,7 +123,7 @@ impl TargetFile {
             identity: fs::symlink_metadata(path).ok().map(|m| identity(&m)),
             armed: true,
         };
-        let db = Db::open_backend(backend, path.to_string_lossy().into_owned(), db_flags)?;
+        let db = Db::open_backend(backend, path.to_string_lossy().into_owned(), db_options)?;
         Ok((db, guard))
     }
 
@@ -177,8 +177,11 @@ impl Drop for TargetFile {
 mod tests {
     use super::*;
 
-    fn flags() -> OpenFlags {
-        OpenFlags(OpenFlags::CREATE | OpenFlags::NO_COMMIT_AT_CREATE)
+    fn flags() -> OpenOptions {
+        OpenOptions {
+            no_commit_at_create: true,
+            ..OpenOptions::create()
+        }
     }
 
     #[test]

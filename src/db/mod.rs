@@ -8,7 +8,7 @@ mod read;
 mod write;
 
 pub use doc::{DbInfo, Doc, DocInfo, LocalDoc};
-pub use options::OpenFlags;
+pub use options::{OpenOptions, SaveOptions, ScanOptions};
 pub use read::{DocFilter, TreeWalkItem};
 pub use write::{NewDoc, SavedDoc};
 
@@ -21,9 +21,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::file::{Backend, CouchFile, FileBackend, FoundHeader};
 use crate::format::{ByIdReduce, ChecksumKind, FormatVersion, Header};
 
-/// How to open a database: the original's open flags.
-pub type OpenOptions = OpenFlags;
-
 /// An open database handle.
 ///
 /// Reads take `&self`; writes take `&mut self`. A handle is used by one thread at a
@@ -33,8 +30,7 @@ pub type OpenOptions = OpenFlags;
 pub struct Db {
     file: Option<CouchFile>,
     filename: String,
-    flags: OpenFlags,
-    node_sizes: NodeSizes,
+    options: OpenOptions,
     /// The header reads and writes work from (ahead of `committed` after a save).
     header: Header,
     /// The last committed (or opened) header, restored when a write fails.
@@ -49,46 +45,49 @@ pub struct Db {
 
 impl Db {
     /// Opens (or with CREATE, creates) the database file at `path`.
-    pub fn open(path: impl AsRef<Path>, flags: OpenFlags) -> Result<Db> {
+    pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Db> {
         let path = path.as_ref();
-        let (file, created) = open_file(path, flags)?;
+        let (file, created) = open_file(path, options)?;
         Self::open_with(
             Box::new(FileBackend::named(file, path)),
             path_string(path),
-            flags,
+            options,
             created,
         )
     }
 
     /// Opens a database over `file`, which the caller just created for it (or an empty
     /// file it took over as if created): a compaction target.
-    pub(crate) fn open_created(file: fs::File, name: String, flags: OpenFlags) -> Result<Db> {
+    pub(crate) fn open_created(file: fs::File, name: String, options: OpenOptions) -> Result<Db> {
         let backend = FileBackend::named(file, Path::new(&name));
-        Self::open_with(Box::new(backend), name, flags, true)
+        Self::open_with(Box::new(backend), name, options, true)
     }
 
     /// Opens a database over any backend (an in-memory or fault-injecting one in tests).
     /// An empty backend counts as a file this call created.
-    pub fn open_backend(backend: Box<dyn Backend>, name: String, flags: OpenFlags) -> Result<Db> {
-        Self::open_with(backend, name, flags, true)
+    pub fn open_backend(
+        backend: Box<dyn Backend>,
+        name: String,
+        options: OpenOptions,
+    ) -> Result<Db> {
+        Self::open_with(backend, name, options, true)
     }
 
     fn open_with(
         backend: Box<dyn Backend>,
         name: String,
-        flags: OpenFlags,
+        options: OpenOptions,
         created: bool,
     ) -> Result<Db> {
         let mut file = CouchFile::new(backend)?;
-        if flags.has(OpenFlags::UNBUFFERED) {
+        if options.unbuffered {
             file.set_buffer_limit(0);
         }
-        file.set_periodic_sync(flags.periodic_sync_bytes());
+        file.set_periodic_sync(options.periodic_sync);
         let mut db = Db {
             file: None,
             filename: name,
-            flags,
-            node_sizes: NodeSizes::from_flags(flags.0),
+            options,
             header: Header::default(),
             committed: Header::default(),
             header_pos: 0,
@@ -98,10 +97,10 @@ impl Db {
         if file.end() == 0 {
             // An empty file opened for writing gets its first header, CREATE or not, as
             // the original does; a reader finds no header.
-            if flags.has(OpenFlags::RDONLY) {
+            if options.read_only {
                 return Err(Error::NoHeader);
             }
-            let version = if flags.has(OpenFlags::LEGACY_CRC) {
+            let version = if options.legacy_crc {
                 FormatVersion::V11
             } else {
                 FormatVersion::CURRENT
@@ -110,7 +109,7 @@ impl Db {
             db.set_current(Header::new(version), 0);
             db.name_pending = created;
             db.file = Some(file);
-            if flags.has(OpenFlags::NO_COMMIT_AT_CREATE) {
+            if options.no_commit_at_create {
                 // The original refuses an empty file it did not just create.
                 if !created {
                     return Err(Error::NoHeader);
@@ -125,7 +124,7 @@ impl Db {
             return Ok(db);
         }
         let found = file.find_header_at_or_before(u64::MAX)?;
-        if flags.has(OpenFlags::LEGACY_CRC) && found.header.version >= FormatVersion::V12 {
+        if options.legacy_crc && found.header.version >= FormatVersion::V12 {
             return Err(Error::InvalidArguments);
         }
         file.set_checksum(ChecksumKind::for_version(found.header.version));
@@ -147,7 +146,7 @@ impl Db {
 
     /// The open file for writing: FILE_CLOSED when closed, WRITE when read-only.
     pub(crate) fn file_mut(&mut self) -> Result<&mut CouchFile> {
-        if self.flags.has(OpenFlags::RDONLY) && self.file.is_some() {
+        if self.options.read_only && self.file.is_some() {
             return Err(Error::Write);
         }
         self.file.as_mut().ok_or(Error::FileClosed)
@@ -202,14 +201,14 @@ impl Db {
         &self.filename
     }
 
-    /// The flags the handle was opened with.
-    pub fn flags(&self) -> OpenFlags {
-        self.flags
+    /// The options the handle was opened with.
+    pub fn options(&self) -> OpenOptions {
+        self.options
     }
 
     /// The node size thresholds of this handle.
     pub fn node_sizes(&self) -> NodeSizes {
-        self.node_sizes
+        self.options.node_sizes
     }
 
     /// The header the next commit writes, for the compactor to fill in.
@@ -513,25 +512,25 @@ fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Opens the OS file as the flags ask, mapping failures to the original's codes.
+/// Opens the OS file as the options ask, mapping failures to the original's codes.
 /// Also tells whether this call created the file.
-fn open_file(path: &Path, flags: OpenFlags) -> Result<(fs::File, bool)> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    let creating = !flags.has(OpenFlags::RDONLY) && flags.has(OpenFlags::CREATE);
-    if !flags.has(OpenFlags::RDONLY) {
-        options.write(true);
+fn open_file(path: &Path, options: OpenOptions) -> Result<(fs::File, bool)> {
+    let mut os = fs::OpenOptions::new();
+    os.read(true);
+    let creating = !options.read_only && options.create;
+    if !options.read_only {
+        os.write(true);
     }
     let (file, created) = if creating {
-        match options.clone().create_new(true).open(path) {
+        match os.clone().create_new(true).open(path) {
             Ok(f) => (f, true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !flags.has(OpenFlags::EXCL) => {
-                (options.open(path).map_err(open_error)?, false)
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !options.exclusive => {
+                (os.open(path).map_err(open_error)?, false)
             }
             Err(e) => return Err(open_error(e)),
         }
     } else {
-        (options.open(path).map_err(open_error)?, false)
+        (os.open(path).map_err(open_error)?, false)
     };
     let meta = file.metadata().map_err(open_error)?;
     if !meta.is_file() {

@@ -1,6 +1,6 @@
 //! Reading: doc infos, bodies, iteration, walks, local docs, counts.
 
-use super::options::{CONTENT_META_COMPRESSED, docinfos};
+use super::options::{CONTENT_META_COMPRESSED, ScanOptions};
 use super::{Db, Doc, DocInfo, LocalDoc};
 use crate::btree::count::count_range;
 use crate::btree::{KeyRange, SkipLog, Step, WalkEvent, iterate, lookup_sorted, walk};
@@ -10,7 +10,7 @@ use crate::format::by_seq;
 use crate::format::compression::decompress_into;
 use crate::format::{BySeqReduce, NodePointer};
 
-/// Which entries an iteration reports, from the DELETES_ONLY / NO_DELETES options.
+/// Which entries an iteration reports, from the deletes-only / no-deletes options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocFilter {
     /// Every entry.
@@ -22,12 +22,9 @@ pub enum DocFilter {
 }
 
 impl DocFilter {
-    /// The filter the option bits ask for (both bits: nothing passes, as in the original).
-    pub fn from_options(options: u64) -> Option<Self> {
-        match (
-            options & docinfos::DELETES_ONLY != 0,
-            options & docinfos::NO_DELETES != 0,
-        ) {
+    /// The filter the options ask for (both: nothing passes, as in the original).
+    pub fn from_options(options: &ScanOptions) -> Option<Self> {
+        match (options.deletes_only, options.no_deletes) {
             (false, false) => Some(DocFilter::All),
             (true, false) => Some(DocFilter::DeletesOnly),
             (false, true) => Some(DocFilter::NoDeletes),
@@ -154,12 +151,12 @@ impl Db {
         &self,
         index: Index,
         range: KeyRange<'_>,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         let file = self.file()?;
-        let filter = DocFilter::from_options(options);
-        let tolerate = options & docinfos::TOLERATE_CORRUPTION != 0;
+        let filter = DocFilter::from_options(&options);
+        let tolerate = options.tolerate_corruption;
         let mut skips = SkipLog::default();
         let mut info = DocInfo::default();
         iterate(
@@ -188,11 +185,11 @@ impl Db {
     }
 
     /// Calls `f` for every change with sequence ≥ `since`, in sequence order.
-    /// `options`: DELETES_ONLY, NO_DELETES, TOLERATE_CORRUPTION.
+    /// `options`: deletes only, no deletes, tolerate corruption.
     pub fn changes_since(
         &self,
         since: u64,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         let start = by_seq::encode_key(since);
@@ -203,30 +200,30 @@ impl Db {
     pub fn all_docs(
         &self,
         start: Option<&[u8]>,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         let range = KeyRange { start, end: None };
         self.iterate_index(Index::ById, range, options, f)
     }
 
-    /// Calls `f` for each of `ids` that exists, in id order. With RANGES, `ids` are pairs
+    /// Calls `f` for each of `ids` that exists, in id order. With `ranges`, `ids` are pairs
     /// of inclusive bounds and every document in them is reported; an odd last id starts
     /// a range that runs to the end.
     pub fn docinfos_by_id(
         &self,
         ids: &[&[u8]],
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         self.docinfos(Index::ById, ids, options, f)
     }
 
-    /// Calls `f` for each of `seqs` that exists, in sequence order; RANGES as for ids.
+    /// Calls `f` for each of `seqs` that exists, in sequence order; `ranges` as for ids.
     pub fn docinfos_by_sequence(
         &self,
         seqs: &[u64],
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
         let keys: Vec<[u8; 6]> = seqs.iter().map(|&s| by_seq::encode_key(s)).collect();
@@ -238,10 +235,10 @@ impl Db {
         &self,
         index: Index,
         keys: &[&[u8]],
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(&DocInfo) -> Result<Step>,
     ) -> Result<()> {
-        if options & docinfos::RANGES != 0 {
+        if options.ranges {
             // An unpaired last key starts a range that runs to the end of the tree, as
             // the original's (its python binding's forEachDoc(start, None) relies on it).
             for pair in keys.chunks(2) {
@@ -269,7 +266,7 @@ impl Db {
         let mut sorted = keys.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let filter = DocFilter::from_options(options);
+        let filter = DocFilter::from_options(&options);
         let mut info = DocInfo::default();
         lookup_sorted(
             file,
@@ -328,11 +325,11 @@ impl Db {
     }
 
     /// Walks the by-id tree from `start`: every node (before its children) and every
-    /// document passing the DELETES_ONLY / NO_DELETES options.
+    /// document passing the deletes-only / no-deletes options.
     pub fn walk_id_tree(
         &self,
         start: Option<&[u8]>,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(TreeWalkItem<'_>) -> Result<Step>,
     ) -> Result<()> {
         self.walk_index(Index::ById, start, options, f)
@@ -342,7 +339,7 @@ impl Db {
     pub fn walk_seq_tree(
         &self,
         start: u64,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(TreeWalkItem<'_>) -> Result<Step>,
     ) -> Result<()> {
         let key = by_seq::encode_key(start);
@@ -353,12 +350,12 @@ impl Db {
         &self,
         index: Index,
         start: Option<&[u8]>,
-        options: u64,
+        options: ScanOptions,
         f: &mut dyn FnMut(TreeWalkItem<'_>) -> Result<Step>,
     ) -> Result<()> {
         let file = self.file()?;
-        let filter = DocFilter::from_options(options);
-        let tolerate = options & docinfos::TOLERATE_CORRUPTION != 0;
+        let filter = DocFilter::from_options(&options);
+        let tolerate = options.tolerate_corruption;
         let mut skips = SkipLog::default();
         let mut info = DocInfo::default();
         walk(

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::options::{CONTENT_META_COMPRESSED, save};
+use super::options::{CONTENT_META_COMPRESSED, SaveOptions};
 use super::{Db, DocInfo, LocalDoc};
 use crate::btree::{Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify};
 use crate::error::{Error, Result};
@@ -49,7 +49,7 @@ const MAX_BODY_LEN: usize = MAX_VALUE_LEN - PREFIX_LEN - MAX_VALUE_LEN / 4095 - 
 
 impl Db {
     /// Saves a batch of documents and deletions; see [`Db::save_documents_with`].
-    pub fn save_documents(&mut self, docs: &mut [NewDoc<'_>], options: u64) -> Result<()> {
+    pub fn save_documents(&mut self, docs: &mut [NewDoc<'_>], options: SaveOptions) -> Result<()> {
         self.save_documents_with(docs, options, None)
     }
 
@@ -68,7 +68,7 @@ impl Db {
     pub fn save_documents_with(
         &mut self,
         docs: &mut [NewDoc<'_>],
-        options: u64,
+        options: SaveOptions,
         on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
     ) -> Result<()> {
         self.file_mut()?;
@@ -104,11 +104,11 @@ impl Db {
     fn save_batch(
         &mut self,
         docs: &mut [NewDoc<'_>],
-        options: u64,
+        options: SaveOptions,
         on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
     ) -> Result<()> {
-        let as_is = options & save::SEQUENCE_AS_IS != 0;
-        let compress = options & save::COMPRESS_DOC_BODIES != 0;
+        let as_is = options.sequence_as_is;
+        let compress = options.compress_bodies;
         let mut update_seq = self.header.update_seq;
         let mut infos = Vec::with_capacity(docs.len());
         let mut packed = Vec::new();
@@ -203,7 +203,7 @@ impl Db {
             self.header.by_id_root.as_ref(),
             &id_plan,
             &ByIdReducer,
-            self.node_sizes,
+            self.options.node_sizes,
             &mut |key, old| {
                 while infos[order[cursor]].id.as_slice() != key {
                     cursor += 1;
@@ -218,7 +218,7 @@ impl Db {
             self.header.by_seq_root.as_ref(),
             &seq_plan,
             &BySeqReducer,
-            self.node_sizes,
+            self.options.node_sizes,
             &mut |_, _| Ok(()),
         )?;
         self.header.by_id_root = new_id_root;
@@ -243,7 +243,7 @@ impl Db {
     }
 
     /// Saves one document (or a deletion when `body` is `None`); returns its sequence.
-    pub fn save_document(&mut self, doc: NewDoc<'_>, options: u64) -> Result<u64> {
+    pub fn save_document(&mut self, doc: NewDoc<'_>, options: SaveOptions) -> Result<u64> {
         let mut batch = [doc];
         self.save_documents(&mut batch, options)?;
         Ok(batch[0].db_seq)
@@ -284,7 +284,7 @@ impl Db {
             self.header.local_root.as_ref(),
             &ModifyPlan::new(actions),
             &LocalReducer,
-            self.node_sizes,
+            self.options.node_sizes,
             &mut |_, _| Ok(()),
         );
         match result {
@@ -369,15 +369,14 @@ fn seq_plan<'i>(
 }
 
 /// Checks a document against the limits of the index fields before anything is written.
-fn validate(doc: &NewDoc<'_>, options: u64) -> Result<()> {
+fn validate(doc: &NewDoc<'_>, options: SaveOptions) -> Result<()> {
     let too_big = doc.id.len() > MAX_KEY_LEN
         || by_id::FIXED_LEN + doc.rev_meta.len() > MAX_VALUE_LEN
         || by_seq::FIXED_LEN + doc.id.len() + doc.rev_meta.len() > MAX_VALUE_LEN
         || doc.rev_seq > MAX_U48
-        || (options & save::SEQUENCE_AS_IS != 0 && doc.db_seq > MAX_U48);
+        || (options.sequence_as_is && doc.db_seq > MAX_U48);
     let body_too_big = doc.body.is_some_and(|b| {
-        let compressed = options & save::COMPRESS_DOC_BODIES != 0
-            && doc.content_meta & CONTENT_META_COMPRESSED != 0;
+        let compressed = options.compress_bodies && doc.content_meta & CONTENT_META_COMPRESSED != 0;
         let stored = if compressed {
             snap::raw::max_compress_len(b.len())
         } else {

@@ -91,7 +91,7 @@ pub fn header_record(db: &Db) -> Value {
 /// The `docs_by_id` records: every entry of all_docs with its bodies.
 pub fn docs_by_id(db: &Db) -> Vec<Value> {
     let mut out = Vec::new();
-    db.all_docs(None, 0, &mut |info| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |info| {
         let mut rec = json!({
             "id": hex(&info.id),
             "db_seq": info.db_seq,
@@ -132,7 +132,7 @@ pub fn docs_by_id(db: &Db) -> Vec<Value> {
 /// The `changes_since_0` list.
 pub fn changes_since_0(db: &Db) -> Vec<Value> {
     let mut out = Vec::new();
-    db.changes_since(0, 0, &mut |info| {
+    db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |info| {
         out.push(json!(info.db_seq));
         Ok(Step::Continue)
     })

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use couchstore::btree::NodeSizes;
 use couchstore::btree::Step;
-use couchstore::db::options::save;
-use couchstore::db::{NewDoc, OpenFlags};
+use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, Error, LocalDoc};
 
 /// A small deterministic generator (xorshift64*).
@@ -36,7 +36,7 @@ impl Rng {
 pub struct Shape {
     pub docs: usize,
     pub batch: usize,
-    pub flags: u64,
+    pub options: OpenOptions,
     /// COMPRESS_DOC_BODIES on, even-numbered docs flagged compressed.
     pub compress: bool,
 }
@@ -44,31 +44,42 @@ pub struct Shape {
 pub const SMALL: Shape = Shape {
     docs: 40,
     batch: 10,
-    flags: 0,
+    options: OpenOptions::create(),
     compress: false,
 };
 pub const BASIC: Shape = Shape {
     docs: 1000,
     batch: 100,
-    flags: 0,
+    options: OpenOptions::create(),
     compress: true,
 };
 pub const LEGACY: Shape = Shape {
     docs: 1000,
     batch: 100,
-    flags: OpenFlags::LEGACY_CRC,
+    options: OpenOptions {
+        legacy_crc: true,
+        create: true,
+        ..OpenOptions::DEFAULT
+    },
     compress: true,
 };
 pub const LARGE: Shape = Shape {
     docs: 30000,
     batch: 5000,
-    flags: 0,
+    options: OpenOptions::create(),
     compress: true,
 };
 pub const NODESIZE4K: Shape = Shape {
     docs: 5000,
     batch: 1000,
-    flags: 0x44_0000,
+    options: OpenOptions {
+        node_sizes: NodeSizes {
+            leaf: 4096,
+            interior: 4096,
+        },
+        create: true,
+        ..OpenOptions::DEFAULT
+    },
     compress: false,
 };
 
@@ -170,10 +181,9 @@ fn save_batch(
             db_seq: 0,
         })
         .collect();
-    let options = if shape.compress {
-        save::COMPRESS_DOC_BODIES
-    } else {
-        0
+    let options = couchstore::db::SaveOptions {
+        compress_bodies: shape.compress,
+        ..Default::default()
     };
     db.save_documents(&mut batch, options).unwrap();
     for (k, d) in batch.iter().enumerate() {
@@ -220,7 +230,7 @@ pub fn save_three_locals(db: &mut Db, model: &mut Model) {
 pub fn write_shape(path: &Path, shape: Shape, seed: u64, lengths: &Lengths) -> Model {
     let mut rng = Rng::new(seed);
     let mut model = Model::default();
-    let mut db = Db::open(path, OpenFlags(OpenFlags::CREATE | shape.flags)).unwrap();
+    let mut db = Db::open(path, shape.options).unwrap();
     let mut start = 0;
     while start < shape.docs {
         let end = (start + shape.batch).min(shape.docs);
@@ -265,7 +275,7 @@ pub fn write_shape(path: &Path, shape: Shape, seed: u64, lengths: &Lengths) -> M
 /// Checks every read API against the model.
 pub fn check_model(db: &Db, model: &Model) {
     let mut seen = Vec::new();
-    db.all_docs(None, 0, &mut |info| {
+    db.all_docs(None, couchstore::db::ScanOptions::default(), &mut |info| {
         seen.push(info.clone());
         Ok(Step::Continue)
     })
@@ -311,7 +321,7 @@ pub fn check_model(db: &Db, model: &Model) {
     let mut seqs: Vec<u64> = model.docs.values().map(|d| d.db_seq).collect();
     seqs.sort();
     let mut changes = Vec::new();
-    db.changes_since(0, 0, &mut |i| {
+    db.changes_since(0, couchstore::db::ScanOptions::default(), &mut |i| {
         changes.push(i.db_seq);
         Ok(Step::Continue)
     })
