@@ -331,7 +331,14 @@ fn holds_keep_to_a_document_budget_and_compaction_finishes() {
     });
     assert_eq!(stats.catch_up_rounds, 0, "{stats:?}");
     assert!(stats.paced_rounds >= 3, "{stats:?}");
-    assert!(stats.docs_replayed_paced >= 6000 - 500, "{stats:?}");
+    // At least 30 commits of 200 documents came after the snapshot. Replay counts
+    // documents, not sequence numbers: an update of a key already replayed in the same
+    // hold counts once, so on a loaded machine (larger holds' worth arriving at once) the
+    // count falls a little below 6000 (5456 seen); it stays far above the budget.
+    assert!(
+        stats.docs_replayed_paced + stats.docs_replayed_locked >= 4500,
+        "{stats:?}"
+    );
     // The flusher commits 200 documents at a time, and with a fair lock once between
     // holds; on a loaded machine it may commit more than a budget's worth while the
     // driver works without the lock, and then a hold may replay that and an eighth.

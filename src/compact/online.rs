@@ -136,6 +136,14 @@ pub struct OnlineStats {
     pub total: Duration,
 }
 
+impl OnlineStats {
+    /// Records one hold of the lock: how long it was and how many documents it replayed.
+    fn note_hold(&mut self, held: Duration, docs: u64) {
+        self.longest_lock_hold = self.longest_lock_hold.max(held);
+        self.most_docs_per_hold = self.most_docs_per_hold.max(docs);
+    }
+}
+
 /// How to run an online compaction. Only `lock`, `unlock` and `switch` are required.
 pub struct OnlineOptions<'a> {
     /// Which compaction behaviours to use.
@@ -291,16 +299,8 @@ fn run<T: Deref<Target = RefCell<Db>>>(
 ) -> Result<OnlineStats> {
     let started = Instant::now();
     let mut stats = OnlineStats::default();
-    let mut src = {
-        let _guard = locked(&mut o.lock, &mut o.unlock);
-        (files.open_source)()?
-    };
+    let (mut src, target, target_file) = open_files(&mut files, target_path, &mut o)?;
     let start_seq = src.header().update_seq;
-    let target_options = target_open_options(&src, o.flags);
-    let (target, target_file) = match files.open_target.as_mut() {
-        Some(open) => TargetFile::create_with(target_path, target_options, open)?,
-        None => TargetFile::create(target_path, target_options)?,
-    };
     let target = wrap(target);
     let mut progress = o.progress.take();
 
@@ -315,115 +315,214 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
     // Paced rounds, then the final one.
-    let paced_from = src.header().update_seq;
-    let pacing_started = Instant::now();
-    let mut replayed_seq = src.header().update_seq;
-    let mut last_end_seq: Option<u64> = None;
-    let mut syncing = BackgroundSync::default();
+    let mut rounds = Rounds {
+        replayed_seq: src.header().update_seq,
+        paced_from: src.header().update_seq,
+        pacing_started: Instant::now(),
+        last_end_seq: None,
+        rate,
+        syncing: BackgroundSync::default(),
+    };
     loop {
-        let budget = HoldBudget::of(&o, &rate);
+        let budget = HoldBudget::of(&o, &rounds.rate);
         // What was replayed is made durable by another thread while this one waits for
         // the lock (the flusher commits meanwhile), so the final commit only has its own
         // delta to fsync. Not here on this thread: the flusher commits freely while the
         // driver works without the lock, and pacing holds it to one commit per hold only
         // while the driver asks for the lock again at once.
-        syncing.wait()?;
-        syncing.start(target.borrow_mut().flush_for_background_sync()?);
+        rounds.syncing.wait()?;
+        rounds
+            .syncing
+            .start(target.borrow_mut().flush_for_background_sync()?);
+        let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
         let guard = locked(&mut o.lock, &mut o.unlock);
         let hold_started = Instant::now();
-        let (end_pos, end) = src.newest_header()?;
-        // What the flusher committed since the last hold (one commit, with a fair lock).
-        let added = last_end_seq.map(|s| end.update_seq.saturating_sub(s));
-        stats.most_docs_added_between_holds =
-            stats.most_docs_added_between_holds.max(added.unwrap_or(0));
-        let decision = next_hold(HoldState {
-            backlog: end.update_seq.saturating_sub(replayed_seq),
-            added,
-            budget,
-            paced_rounds: stats.paced_rounds,
-            finish_within: (o.max_paced_rounds > 0).then_some(o.max_paced_rounds),
-        });
+        let (end_pos, end_seq, decision) =
+            rounds.decide(&mut src, &mut stats, budget, finish_within)?;
         target.borrow_mut().set_literal_nodes(true)?;
-        let docs = match decision {
-            Hold::Final => {
-                // Everything before the final delta is durable before it is committed.
-                syncing.wait()?;
-                let r = replay_step(
-                    &mut src,
-                    &target,
-                    end_pos,
-                    Phase::FinalReplay,
-                    o.flush_threshold,
-                    &mut progress,
-                    Span {
-                        after_seq: Some(replayed_seq),
-                        max_docs: None,
-                        commit: true,
-                    },
-                )?;
-                if target.borrow().has_uncommitted() {
-                    // Nothing new since the last round, which left the target uncommitted.
-                    let timestamp = src.header().timestamp;
-                    target.borrow_mut().commit_unpublished(timestamp)?;
-                }
-                stats.bytes_replayed_locked = r.source_bytes;
-                stats.docs_replayed_locked = r.docs;
-                if let Some(p) = progress.as_mut() {
-                    p(Progress {
-                        phase: Phase::Switching,
-                        docs: 0,
-                        bytes: 0,
-                    })?;
-                }
-                drop(target);
-                (o.switch)(target_path)?;
-                target_file.keep();
-                stats.lock_hold = hold_started.elapsed();
-                stats.longest_lock_hold = stats.longest_lock_hold.max(stats.lock_hold);
-                stats.most_docs_per_hold = stats.most_docs_per_hold.max(r.docs);
-                drop(guard);
-                if stats.paced_rounds > 0 {
-                    stats.pacing = pacing_started.elapsed();
-                    stats.flusher_docs_per_sec_paced =
-                        per_sec(end.update_seq.saturating_sub(paced_from), stats.pacing);
-                }
-                break;
-            }
-            Hold::Paced { docs } => docs,
+        let Hold::Paced { docs } = decision else {
+            let r = final_round(
+                &mut src,
+                &target,
+                end_pos,
+                o.flush_threshold,
+                &mut progress,
+                &mut rounds,
+            )?;
+            stats.bytes_replayed_locked = r.source_bytes;
+            stats.docs_replayed_locked = r.docs;
+            drop(target);
+            (o.switch)(target_path)?;
+            target_file.keep();
+            stats.lock_hold = hold_started.elapsed();
+            stats.note_hold(stats.lock_hold, r.docs);
+            drop(guard);
+            rounds.finish_pacing(&mut stats, end_seq);
+            break;
         };
         // A paced round: the flusher waits while a hold's worth is replayed.
-        last_end_seq = Some(end.update_seq);
-        let round_started = Instant::now();
-        let r = replay_step(
+        rounds.last_end_seq = Some(end_seq);
+        let replayed = paced_round(
             &mut src,
             &target,
             end_pos,
-            Phase::PacedReplay,
+            docs,
             o.flush_threshold,
             &mut progress,
-            Span {
-                after_seq: Some(replayed_seq),
-                max_docs: Some(docs),
-                commit: false,
-            },
+            &mut rounds,
         )?;
-        target.borrow_mut().set_literal_nodes(false)?;
-        // Under the lock the flusher is stopped: this is the rate the budget is about.
-        rate = ReplayRate {
-            docs: r.docs,
-            time: round_started.elapsed(),
-        };
-        replayed_seq = r.through_seq;
         stats.paced_rounds += 1;
-        stats.docs_replayed_paced += r.docs;
-        stats.most_docs_per_hold = stats.most_docs_per_hold.max(r.docs);
+        stats.docs_replayed_paced += replayed;
         let held = hold_started.elapsed();
         stats.paced_lock_time += held;
-        stats.longest_lock_hold = stats.longest_lock_hold.max(held);
+        stats.note_hold(held, replayed);
         drop(guard);
     }
     stats.total = started.elapsed();
     Ok(stats)
+}
+
+/// Opens the source at its newest header (under the lock, so no commit is half
+/// visible) and creates the target for it.
+fn open_files(
+    files: &mut OnlineFiles<'_>,
+    target_path: &Path,
+    o: &mut OnlineOptions<'_>,
+) -> Result<(Db, Db, TargetFile)> {
+    let src = {
+        let _guard = locked(&mut o.lock, &mut o.unlock);
+        (files.open_source)()?
+    };
+    let target_options = target_open_options(&src, o.flags);
+    let (target, target_file) = match files.open_target.as_mut() {
+        Some(open) => TargetFile::create_with(target_path, target_options, open)?,
+        None => TargetFile::create(target_path, target_options)?,
+    };
+    Ok((src, target, target_file))
+}
+
+/// What the paced and final rounds carry from hold to hold.
+struct Rounds {
+    /// The source's sequence number the target has replayed through.
+    replayed_seq: u64,
+    /// Where pacing started, for the flusher's rate while paced.
+    paced_from: u64,
+    pacing_started: Instant,
+    /// The source's newest sequence number at the last hold.
+    last_end_seq: Option<u64>,
+    /// How fast replays ran under the lock.
+    rate: ReplayRate,
+    /// The fsync of what was replayed, running while the driver waits for the lock.
+    syncing: BackgroundSync,
+}
+
+impl Rounds {
+    /// Under the lock: what the source holds now and what this hold does with it. Also
+    /// records what the flusher committed since the last hold (one commit, with a fair
+    /// lock). Returns the newest header's position and sequence number, and the decision.
+    fn decide(
+        &self,
+        src: &mut Db,
+        stats: &mut OnlineStats,
+        budget: HoldBudget,
+        finish_within: Option<u32>,
+    ) -> Result<(u64, u64, Hold)> {
+        let (end_pos, end) = src.newest_header()?;
+        let added = self.last_end_seq.map(|s| end.update_seq.saturating_sub(s));
+        stats.most_docs_added_between_holds =
+            stats.most_docs_added_between_holds.max(added.unwrap_or(0));
+        let decision = next_hold(HoldState {
+            backlog: end.update_seq.saturating_sub(self.replayed_seq),
+            added,
+            budget,
+            paced_rounds: stats.paced_rounds,
+            finish_within,
+        });
+        Ok((end_pos, end.update_seq, decision))
+    }
+
+    /// After the final round: how long pacing lasted and the flusher's rate meanwhile.
+    fn finish_pacing(&self, stats: &mut OnlineStats, end_seq: u64) {
+        if stats.paced_rounds > 0 {
+            stats.pacing = self.pacing_started.elapsed();
+            stats.flusher_docs_per_sec_paced =
+                per_sec(end_seq.saturating_sub(self.paced_from), stats.pacing);
+        }
+    }
+}
+
+/// Under the lock: replays the last delta and commits the target (everything before
+/// that delta made durable first), reporting the switch that follows.
+fn final_round(
+    src: &mut Db,
+    target: &RefCell<Db>,
+    end_pos: u64,
+    flush_threshold: usize,
+    progress: &mut Option<ProgressHook<'_>>,
+    rounds: &mut Rounds,
+) -> Result<ReplayStats> {
+    rounds.syncing.wait()?;
+    let r = replay_step(
+        src,
+        target,
+        end_pos,
+        Phase::FinalReplay,
+        flush_threshold,
+        progress,
+        Span {
+            after_seq: Some(rounds.replayed_seq),
+            max_docs: None,
+            commit: true,
+        },
+    )?;
+    if target.borrow().has_uncommitted() {
+        // Nothing new since the last round, which left the target uncommitted.
+        let timestamp = src.header().timestamp;
+        target.borrow_mut().commit_unpublished(timestamp)?;
+    }
+    if let Some(p) = progress.as_mut() {
+        p(Progress {
+            phase: Phase::Switching,
+            docs: 0,
+            bytes: 0,
+        })?;
+    }
+    Ok(r)
+}
+
+/// Under the lock: replays at most `docs` documents of the backlog without
+/// committing, and times it (the flusher is stopped: this is the rate the hold budget
+/// is about). Returns the documents replayed.
+fn paced_round(
+    src: &mut Db,
+    target: &RefCell<Db>,
+    end_pos: u64,
+    docs: u64,
+    flush_threshold: usize,
+    progress: &mut Option<ProgressHook<'_>>,
+    rounds: &mut Rounds,
+) -> Result<u64> {
+    let round_started = Instant::now();
+    let r = replay_step(
+        src,
+        target,
+        end_pos,
+        Phase::PacedReplay,
+        flush_threshold,
+        progress,
+        Span {
+            after_seq: Some(rounds.replayed_seq),
+            max_docs: Some(docs),
+            commit: false,
+        },
+    )?;
+    target.borrow_mut().set_literal_nodes(false)?;
+    rounds.rate = ReplayRate {
+        docs: r.docs,
+        time: round_started.elapsed(),
+    };
+    rounds.replayed_seq = r.through_seq;
+    Ok(r.docs)
 }
 
 /// Compacts the source's snapshot into the target, reporting progress as Compacting.
