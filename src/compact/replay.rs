@@ -10,8 +10,8 @@ use super::PrecommitHook;
 use crate::btree::{KeyRange, Step, iterate};
 use crate::db::{Db, DocInfo, LocalDoc};
 use crate::error::{Error, Result};
-use crate::file::ReadAhead;
-use crate::format::by_seq;
+use crate::file::{CouchFile, ReadAhead};
+use crate::format::{Header, by_seq};
 
 /// Called before each document is copied: with its doc info, or (for a local document,
 /// saved or deleted) with the local document. An error aborts the replay.
@@ -107,7 +107,48 @@ pub fn replay(
     let end = source.header().clone();
     let file = source.file()?;
 
-    // Local documents.
+    replay_locals(file, &end, &start_locals, target, &mut options, &mut stats)?;
+    let last_seq = replay_changes(
+        file,
+        &end,
+        start_seq,
+        threshold,
+        target,
+        &mut options,
+        &mut stats,
+    )?;
+    {
+        let mut t = target.borrow_mut();
+        stats.through_seq = last_seq;
+        let h = t.header_mut()?;
+        h.purge_seq = h.purge_seq.max(end.purge_seq);
+    }
+    if let Some(progress) = options.progress.as_mut() {
+        progress(&stats)?;
+    }
+    if options.skip_commit {
+        return Ok(stats);
+    }
+    if let Some(precommit) = options.precommit.as_mut() {
+        precommit()?;
+    }
+    if options.unpublished_target {
+        target.borrow_mut().commit_unpublished(end.timestamp)?;
+    } else {
+        target.borrow_mut().commit_with_timestamp(end.timestamp)?;
+    }
+    Ok(stats)
+}
+
+/// Copies the end header's local documents and deletes those gone since the start.
+fn replay_locals(
+    file: &CouchFile,
+    end: &Header,
+    start_locals: &BTreeSet<Vec<u8>>,
+    target: &RefCell<Db>,
+    options: &mut ReplayOptions<'_>,
+    stats: &mut ReplayStats,
+) -> Result<()> {
     let mut end_locals = BTreeSet::new();
     iterate(
         file,
@@ -142,8 +183,21 @@ pub fn replay(
         target.borrow_mut().save_local_document(&doc)?;
         stats.locals_deleted += 1;
     }
+    Ok(())
+}
 
-    // Documents changed since the start header, in sequence order.
+/// Copies the documents changed after `start_seq`, in sequence order (at most
+/// `options.max_docs`), saving them to the target in batches of about `threshold`
+/// bytes. Returns the sequence number the target covers.
+fn replay_changes(
+    file: &CouchFile,
+    end: &Header,
+    start_seq: u64,
+    threshold: usize,
+    target: &RefCell<Db>,
+    options: &mut ReplayOptions<'_>,
+    stats: &mut ReplayStats,
+) -> Result<u64> {
     let mut batch: Vec<DocInfo> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut body = Vec::new();
@@ -183,7 +237,7 @@ pub fn replay(
                 batch.clear();
                 batch_bytes = 0;
                 if let Some(progress) = options.progress.as_mut() {
-                    progress(&stats)?;
+                    progress(stats)?;
                 }
             }
             Ok(Step::Continue)
@@ -194,28 +248,8 @@ pub fn replay(
     if !stopped {
         last_seq = end.update_seq;
     }
-    {
-        let mut t = target.borrow_mut();
-        t.save_stored_entries(&batch, last_seq)?;
-        stats.through_seq = last_seq;
-        let h = t.header_mut()?;
-        h.purge_seq = h.purge_seq.max(end.purge_seq);
-    }
-    if let Some(progress) = options.progress.as_mut() {
-        progress(&stats)?;
-    }
-    if options.skip_commit {
-        return Ok(stats);
-    }
-    if let Some(precommit) = options.precommit.as_mut() {
-        precommit()?;
-    }
-    if options.unpublished_target {
-        target.borrow_mut().commit_unpublished(end.timestamp)?;
-    } else {
-        target.borrow_mut().commit_with_timestamp(end.timestamp)?;
-    }
-    Ok(stats)
+    target.borrow_mut().save_stored_entries(&batch, last_seq)?;
+    Ok(last_seq)
 }
 
 /// The ids of the local documents at the handle's current header.
