@@ -144,80 +144,95 @@ fn print_doc(db: &Db, info: &DocInfo, o: &Opts) -> Result<(), Error> {
 fn dump(path: &str, o: &Opts) -> Result<(), Error> {
     let db = Db::open(path, OpenOptions::read_only())?;
     if o.local {
-        let mut n = 0u64;
-        db.walk_local_tree(None, &mut |item| {
-            if let TreeWalkItem::Local { doc, .. } = item {
-                n += 1;
-                if o.json {
-                    println!(
-                        "{{\"id\":{},\"json\":{}}}",
-                        json_str(&doc.id),
-                        json_str(&doc.json)
-                    );
+        dump_locals(&db, o)
+    } else if o.tree {
+        dump_tree(&db, o)
+    } else {
+        dump_docs(&db, o)
+    }
+}
+
+/// `--local`: every local document.
+fn dump_locals(db: &Db, o: &Opts) -> Result<(), Error> {
+    let mut n = 0u64;
+    db.walk_local_tree(None, &mut |item| {
+        if let TreeWalkItem::Local { doc, .. } = item {
+            n += 1;
+            if o.json {
+                println!(
+                    "{{\"id\":{},\"json\":{}}}",
+                    json_str(&doc.id),
+                    json_str(&doc.json)
+                );
+            } else {
+                println!("Key: {}", escape(&doc.id));
+                println!("Value: {}", escape(&doc.json));
+            }
+        }
+        Ok(Step::Continue)
+    })?;
+    if !o.json {
+        println!("\nTotal local docs: {n}");
+    }
+    Ok(())
+}
+
+/// `--tree`: every node of the chosen tree, with statistics per depth.
+fn dump_tree(db: &Db, o: &Opts) -> Result<(), Error> {
+    let mut per_depth: Vec<(u64, u64)> = Vec::new();
+    let mut docs = 0u64;
+    let mut visit = |item: TreeWalkItem<'_>| {
+        match item {
+            TreeWalkItem::Node {
+                depth,
+                subtree_size,
+                reduce,
+            } => {
+                let summary = if o.by_id {
+                    ByIdReduce::decode(reduce).map(|r| {
+                        format!(
+                            "live {} deleted {} size {}",
+                            r.not_deleted, r.deleted, r.size
+                        )
+                    })
                 } else {
-                    println!("Key: {}", escape(&doc.id));
-                    println!("Value: {}", escape(&doc.json));
+                    BySeqReduce::decode(reduce).map(|r| format!("count {}", r.count))
+                }?;
+                println!(
+                    "{:indent$}node depth {depth} subtree {subtree_size} bytes: {summary}",
+                    "",
+                    indent = depth * 2
+                );
+                if per_depth.len() <= depth {
+                    per_depth.resize(depth + 1, (0, 0));
                 }
+                per_depth[depth].0 += 1;
+                per_depth[depth].1 += subtree_size;
             }
-            Ok(Step::Continue)
-        })?;
-        if !o.json {
-            println!("\nTotal local docs: {n}");
+            TreeWalkItem::Doc { .. } | TreeWalkItem::Local { .. } => docs += 1,
         }
-        return Ok(());
+        Ok(Step::Continue)
+    };
+    if o.by_id {
+        db.walk_id_tree(None, couchstore::db::ScanOptions::default(), &mut visit)?;
+    } else {
+        db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut visit)?;
     }
-    if o.tree {
-        let mut per_depth: Vec<(u64, u64)> = Vec::new();
-        let mut docs = 0u64;
-        let mut visit = |item: TreeWalkItem<'_>| {
-            match item {
-                TreeWalkItem::Node {
-                    depth,
-                    subtree_size,
-                    reduce,
-                } => {
-                    let summary = if o.by_id {
-                        ByIdReduce::decode(reduce).map(|r| {
-                            format!(
-                                "live {} deleted {} size {}",
-                                r.not_deleted, r.deleted, r.size
-                            )
-                        })
-                    } else {
-                        BySeqReduce::decode(reduce).map(|r| format!("count {}", r.count))
-                    }?;
-                    println!(
-                        "{:indent$}node depth {depth} subtree {subtree_size} bytes: {summary}",
-                        "",
-                        indent = depth * 2
-                    );
-                    if per_depth.len() <= depth {
-                        per_depth.resize(depth + 1, (0, 0));
-                    }
-                    per_depth[depth].0 += 1;
-                    per_depth[depth].1 += subtree_size;
-                }
-                TreeWalkItem::Doc { .. } | TreeWalkItem::Local { .. } => docs += 1,
-            }
-            Ok(Step::Continue)
-        };
-        if o.by_id {
-            db.walk_id_tree(None, couchstore::db::ScanOptions::default(), &mut visit)?;
-        } else {
-            db.walk_seq_tree(0, couchstore::db::ScanOptions::default(), &mut visit)?;
-        }
-        println!("\nTree statistics:");
-        for (depth, (nodes, bytes)) in per_depth.iter().enumerate() {
-            println!("  depth {depth}: {nodes} nodes, {bytes} bytes in subtrees");
-        }
-        println!("  documents: {docs}");
-        return Ok(());
+    println!("\nTree statistics:");
+    for (depth, (nodes, bytes)) in per_depth.iter().enumerate() {
+        println!("  depth {depth}: {nodes} nodes, {bytes} bytes in subtrees");
     }
+    println!("  documents: {docs}");
+    Ok(())
+}
+
+/// Every document, by sequence or (`--byid`) by id.
+fn dump_docs(db: &Db, o: &Opts) -> Result<(), Error> {
     let mut n = 0u64;
     let mut failed = None;
     let mut each = |info: &DocInfo| {
         n += 1;
-        if let Err(e) = print_doc(&db, info, o) {
+        if let Err(e) = print_doc(db, info, o) {
             failed = Some(e);
             return Ok(Step::Stop);
         }

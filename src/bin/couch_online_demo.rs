@@ -218,32 +218,7 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
     } else {
         "offline.couch.compact"
     });
-    // A fresh database each run, even in a directory kept from an earlier one.
-    for f in [&source, &target, &old_name(&source)] {
-        let _ = std::fs::remove_file(f);
-    }
-    // Enough keys that the live data is about half the file once updates pile up.
-    let keys = ((size_mb << 20) as usize / BODY / 2).max(BATCH);
-    let mut e = Engine {
-        db: Db::open(&source, OpenOptions::create())?,
-        revs: vec![0; keys],
-        round: 0,
-    };
-    let t = Instant::now();
-    while std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0) < size_mb << 20 {
-        flush_batch(&mut e, keys)?;
-    }
-    let size = std::fs::metadata(&source).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "\n=== {} compaction, {size_mb} MiB ===",
-        if online { "online" } else { "offline" }
-    );
-    println!(
-        "database: {:.0} MiB, {} keys, built in {:.1} s",
-        size as f64 / 1048576.0,
-        keys,
-        t.elapsed().as_secs_f64()
-    );
+    let (e, keys, size) = build(&source, &target, size_mb, online)?;
 
     let engine = Arc::new(Mutex::new(e));
     let lock = EngineLock::default();
@@ -267,69 +242,9 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         docs_per_sec_paced: 0.0,
     };
     if online {
-        let (eng, src) = (engine.clone(), source.clone());
-        let (take, release) = lock_hooks(&lock);
-        let mut options = OnlineOptions::new(
-            take,
-            release,
-            Box::new(move |compacted: &Path| switch_to(&eng, compacted, &src)),
-        );
-        // fsync the target every 4 MiB, so its writeback never piles up in front of the
-        // flusher's own fsyncs.
-        options.flags.periodic_sync = Some(4 << 20);
-        let stats = compact_online(&source, &target, options)?;
-        println!(
-            "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",
-            stats.total.as_secs_f64(),
-            stats.compaction.docs_copied,
-            stats.catch_up_rounds,
-            stats.bytes_replayed_unlocked as f64 / 1048576.0,
-            stats.docs_replayed_unlocked,
-            stats.docs_replayed_locked,
-            stats.bytes_replayed_locked as f64 / 1048576.0
-        );
-        println!(
-            "time under the lock: final {:.1} ms; {} paced rounds ({} docs) before it; longest hold {:.1} ms",
-            stats.lock_hold.as_secs_f64() * 1e3,
-            stats.paced_rounds,
-            stats.docs_replayed_paced,
-            stats.longest_lock_hold.as_secs_f64() * 1e3
-        );
-        if stats.paced_rounds > 0 {
-            println!(
-                "pacing: {:.2} s, {:.1} ms of it under the lock; most docs in one hold {}; flusher {:.0} docs/s while paced, {:.0} before",
-                stats.pacing.as_secs_f64(),
-                ms(stats.paced_lock_time),
-                stats.most_docs_per_hold,
-                stats.flusher_docs_per_sec_paced,
-                stats.flusher_docs_per_sec_unpaced
-            );
-        }
-        row.total = stats.total;
-        row.longest_hold = stats.longest_lock_hold;
-        row.paced_rounds = stats.paced_rounds;
-        row.most_docs_per_hold = stats.most_docs_per_hold;
-        row.docs_per_sec_paced = stats.flusher_docs_per_sec_paced;
+        compact_online_demo(&engine, &lock, &source, &target, &mut row)?;
     } else {
-        let held = lock.lock();
-        let result = Db::open(&source, OpenOptions::read_only())
-            .and_then(|db| compact::compact(&db, &target, CompactOptions::default()))
-            .and_then(|stats| switch_to(&engine, &target, &source).map(|()| stats));
-        let took = t.elapsed();
-        MutexGuard::unlock_fair(held);
-        let stats = result?;
-        row.total = took;
-        row.longest_hold = took;
-        row.most_docs_per_hold = stats.docs_copied;
-        println!(
-            "offline compaction: {:.2} s; {} docs copied",
-            took.as_secs_f64(),
-            stats.docs_copied
-        );
-        println!(
-            "time under the lock: {:.1} ms (the whole compaction)",
-            took.as_secs_f64() * 1e3
-        );
+        compact_offline_demo(&engine, &lock, &source, &target, t, &mut row)?;
     }
     // The engine's handles on the old file are closed; give its space back gradually,
     // still inside the measured window.
@@ -355,6 +270,129 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         after as f64 / 1048576.0
     );
     Ok(row)
+}
+
+/// Builds a fresh database of about `size_mb` MiB (removing what an earlier run left). Returns the engine over it, the
+/// number of keys, and the file's size.
+fn build(
+    source: &Path,
+    target: &Path,
+    size_mb: u64,
+    online: bool,
+) -> couchstore::Result<(Engine, usize, u64)> {
+    // A fresh database each run, even in a directory kept from an earlier one.
+    for f in [source, target, &old_name(source)] {
+        let _ = std::fs::remove_file(f);
+    }
+    // Enough keys that the live data is about half the file once updates pile up.
+    let keys = ((size_mb << 20) as usize / BODY / 2).max(BATCH);
+    let mut e = Engine {
+        db: Db::open(source, OpenOptions::create())?,
+        revs: vec![0; keys],
+        round: 0,
+    };
+    let t = Instant::now();
+    while std::fs::metadata(source).map(|m| m.len()).unwrap_or(0) < size_mb << 20 {
+        flush_batch(&mut e, keys)?;
+    }
+    let size = std::fs::metadata(source).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "\n=== {} compaction, {size_mb} MiB ===",
+        if online { "online" } else { "offline" }
+    );
+    println!(
+        "database: {:.0} MiB, {} keys, built in {:.1} s",
+        size as f64 / 1048576.0,
+        keys,
+        t.elapsed().as_secs_f64()
+    );
+    Ok((e, keys, size))
+}
+
+/// The online compaction, the flusher running: prints its figures into `row`.
+fn compact_online_demo(
+    engine: &Arc<Mutex<Engine>>,
+    lock: &EngineLock,
+    source: &Path,
+    target: &Path,
+    row: &mut Row,
+) -> couchstore::Result<()> {
+    let (eng, src) = (engine.clone(), source.to_path_buf());
+    let (take, release) = lock_hooks(lock);
+    let mut options = OnlineOptions::new(
+        take,
+        release,
+        Box::new(move |compacted: &Path| switch_to(&eng, compacted, &src)),
+    );
+    // fsync the target every 4 MiB, so its writeback never piles up in front of the
+    // flusher's own fsyncs.
+    options.flags.periodic_sync = Some(4 << 20);
+    let stats = compact_online(source, target, options)?;
+    println!(
+        "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",
+        stats.total.as_secs_f64(),
+        stats.compaction.docs_copied,
+        stats.catch_up_rounds,
+        stats.bytes_replayed_unlocked as f64 / 1048576.0,
+        stats.docs_replayed_unlocked,
+        stats.docs_replayed_locked,
+        stats.bytes_replayed_locked as f64 / 1048576.0
+    );
+    println!(
+        "time under the lock: final {:.1} ms; {} paced rounds ({} docs) before it; longest hold {:.1} ms",
+        stats.lock_hold.as_secs_f64() * 1e3,
+        stats.paced_rounds,
+        stats.docs_replayed_paced,
+        stats.longest_lock_hold.as_secs_f64() * 1e3
+    );
+    if stats.paced_rounds > 0 {
+        println!(
+            "pacing: {:.2} s, {:.1} ms of it under the lock; most docs in one hold {}; flusher {:.0} docs/s while paced, {:.0} before",
+            stats.pacing.as_secs_f64(),
+            ms(stats.paced_lock_time),
+            stats.most_docs_per_hold,
+            stats.flusher_docs_per_sec_paced,
+            stats.flusher_docs_per_sec_unpaced
+        );
+    }
+    row.total = stats.total;
+    row.longest_hold = stats.longest_lock_hold;
+    row.paced_rounds = stats.paced_rounds;
+    row.most_docs_per_hold = stats.most_docs_per_hold;
+    row.docs_per_sec_paced = stats.flusher_docs_per_sec_paced;
+    Ok(())
+}
+
+/// The offline compaction, holding the engine's lock throughout, as an engine without
+/// online compaction does.
+fn compact_offline_demo(
+    engine: &Arc<Mutex<Engine>>,
+    lock: &EngineLock,
+    source: &Path,
+    target: &Path,
+    t: Instant,
+    row: &mut Row,
+) -> couchstore::Result<()> {
+    let held = lock.lock();
+    let result = Db::open(source, OpenOptions::read_only())
+        .and_then(|db| compact::compact(&db, target, CompactOptions::default()))
+        .and_then(|stats| switch_to(engine, target, source).map(|()| stats));
+    let took = t.elapsed();
+    MutexGuard::unlock_fair(held);
+    let stats = result?;
+    row.total = took;
+    row.longest_hold = took;
+    row.most_docs_per_hold = stats.docs_copied;
+    println!(
+        "offline compaction: {:.2} s; {} docs copied",
+        took.as_secs_f64(),
+        stats.docs_copied
+    );
+    println!(
+        "time under the lock: {:.1} ms (the whole compaction)",
+        took.as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 fn summary(rows: &[Row]) {
