@@ -315,8 +315,17 @@ fn a_flusher_faster_than_the_compactor_still_finishes() {
         },
         |o| o.max_docs_per_hold = Some(300),
     );
-    assert!(stats.most_docs_per_hold <= 500 + 500 / 8 + 1, "{stats:?}");
-    assert!(stats.docs_replayed_locked <= 500 + 500 / 8 + 1, "{stats:?}");
+    // With a fair lock the flusher commits once between holds; on a loaded machine it may
+    // commit more while the driver works without the lock, and a hold may then replay
+    // what it added and an eighth (the driver's promise: never the whole backlog).
+    let added = stats.most_docs_added_between_holds.max(500);
+    let allowed = added + added / 8 + 1;
+    assert!(stats.most_docs_per_hold <= allowed, "{stats:?}");
+    assert!(stats.docs_replayed_locked <= allowed, "{stats:?}");
+    assert!(
+        stats.most_docs_per_hold < stats.docs_replayed_paced,
+        "{stats:?}"
+    );
 }
 
 /// A backlog far larger than a document budget, the flusher at full speed committing 200
