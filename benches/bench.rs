@@ -36,14 +36,19 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
     (at(0.5), at(0.99), at(1.0))
 }
 
-/// Peak resident set since the last reset, in MiB (Linux).
-fn peak_rss_mib() -> f64 {
+/// A `kB` field of `/proc/self/status` (Linux), 0 when absent.
+fn proc_status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// Peak resident set since the last reset, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    proc_status_kib("VmHWM:") as f64 / 1024.0
 }
 
 fn reset_peak_rss() {

@@ -41,6 +41,21 @@ struct State {
     revs: Vec<u32>,
 }
 
+impl VBucket {
+    /// A fresh vbucket file at `path` (an earlier run's removed), no key written yet.
+    fn create(path: PathBuf, keys: usize) -> VBucket {
+        let _ = std::fs::remove_file(&path);
+        VBucket {
+            lock: Arc::new(Mutex::new(())),
+            state: std::sync::Mutex::new(State {
+                db: Db::open(&path, OpenOptions::create()).unwrap(),
+                revs: vec![0; keys],
+            }),
+            path,
+        }
+    }
+}
+
 fn key(k: usize) -> Vec<u8> {
     format!("key-{k:08}").into_bytes()
 }
@@ -51,14 +66,9 @@ fn body(len: usize, file: usize, k: usize, rev: u32) -> Vec<u8> {
     b
 }
 
-/// Resident set and minor page faults of this process.
+/// Resident set of this process, in bytes.
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    super::proc_status_kib("VmRSS:") * 1024
 }
 
 /// Returns the allocator's free memory to the OS (glibc), so RSS shows live memory.
@@ -77,12 +87,6 @@ fn minor_faults() -> u64 {
         libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
         usage.assume_init().ru_minflt as u64
     }
-}
-
-fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
-    v.sort();
-    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-    (at(0.5), at(0.99), at(1.0))
 }
 
 /// The raw baseline: per commit, the batch's bytes appended and fsynced, then a 4 KiB
@@ -199,15 +203,7 @@ fn run(s: &Scenario, dir: &Path, compactors: usize) -> RunFigures {
     let vbuckets: Vec<VBucket> = (0..s.files)
         .map(|i| {
             let path = dir.join(format!("{i}.couch"));
-            let _ = std::fs::remove_file(&path);
-            VBucket {
-                lock: Arc::new(Mutex::new(())),
-                state: std::sync::Mutex::new(State {
-                    db: Db::open(&path, OpenOptions::create()).unwrap(),
-                    revs: vec![0; s.keys_per_file],
-                }),
-                path,
-            }
+            VBucket::create(path, s.keys_per_file)
         })
         .collect();
     let done = AtomicBool::new(false);
@@ -324,7 +320,7 @@ pub fn bench(full: bool, dir: &Path) {
         let f = run(&s, &dir, compactors);
         let rate = docs / f.elapsed.as_secs_f64();
         let commits = f.commits.len();
-        let (p50, p99, max) = percentiles(f.commits);
+        let (p50, p99, max) = super::percentiles(f.commits);
         println!(
             "  {} online compactions: {rate:.0} docs/s ({:.2}x raw{}); commit ms p50 {p50:.2} p99 {p99:.2} max {max:.2} over {commits} commits",
             compactors,
@@ -388,15 +384,7 @@ fn per_handle_after_commits(dir: &Path, full: bool) {
     let vbuckets: Vec<VBucket> = (0..handles)
         .map(|i| {
             let path = dir.join(format!("h{i}.couch"));
-            let _ = std::fs::remove_file(&path);
-            VBucket {
-                lock: Arc::new(Mutex::new(())),
-                state: std::sync::Mutex::new(State {
-                    db: Db::open(&path, OpenOptions::create()).unwrap(),
-                    revs: vec![0; s.keys_per_file],
-                }),
-                path,
-            }
+            VBucket::create(path, s.keys_per_file)
         })
         .collect();
     for round in 1..=commits as u32 {
