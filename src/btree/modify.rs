@@ -199,12 +199,14 @@ impl<'n> NodeBuilder<'n> {
 
     /// Writes the first `n` items as a node.
     fn write(&mut self, ctx: &mut Ctx<'_>, base: &[u8], n: usize) -> Result<()> {
-        let items: Vec<(&[u8], &[u8])> = self.items[..n]
+        let items = self.items[..n]
             .iter()
-            .map(|(k, v)| (k.get(base), v.get(base)))
-            .collect();
-        let ptr = ctx.sink.write(ctx.file, self.kind, &items)?;
-        let last_key = items.last().map(|(k, _)| k.to_vec()).unwrap_or_default();
+            .map(|(k, v)| (k.get(base), v.get(base)));
+        let ptr = ctx.sink.write_items(ctx.file, self.kind, items)?;
+        let last_key = self.items[..n]
+            .last()
+            .map(|(k, _)| k.get(base).to_vec())
+            .unwrap_or_default();
         self.items.drain(..n);
         self.written.push((last_key, ptr));
         Ok(())
@@ -330,11 +332,17 @@ fn enter<'p>(
 ) -> Result<()> {
     match node.kind() {
         NodeKind::Leaf => {
-            let items = node.item_vec()?;
+            // Checked whole first, so the merge below reads well-formed items only.
+            let mut count = 0;
+            for item in node.items() {
+                item?;
+                count += 1;
+            }
             let mut leaf =
-                NodeBuilder::with_capacity(NodeKind::Leaf, items.len() + actions.len().min(64));
-            let items = items
-                .into_iter()
+                NodeBuilder::with_capacity(NodeKind::Leaf, count + actions.len().min(64));
+            let items = node
+                .items()
+                .map_while(Result::ok)
                 .map(|(k, v)| (Piece::Borrowed(k), Piece::Borrowed(v)));
             merge_leaf(ctx, &mut leaf, items, actions)?;
             for (key, ptr) in leaf.finish(ctx, &[])? {

@@ -54,9 +54,24 @@ impl<'r> NodeSink<'r> {
         kind: NodeKind,
         items: &[(K, V)],
     ) -> Result<NodePointer> {
+        self.write_items(
+            file,
+            kind,
+            items.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+        )
+    }
+
+    /// [`NodeSink::write`] from an iterator over the items (gone through twice: to
+    /// encode them and to reduce them), so a caller need not collect them.
+    pub fn write_items<'i>(
+        &mut self,
+        file: &mut CouchFile,
+        kind: NodeKind,
+        items: impl Iterator<Item = (&'i [u8], &'i [u8])> + Clone,
+    ) -> Result<NodePointer> {
         let mut writer = NodeWriter::new(kind, std::mem::take(&mut self.plain));
-        for (k, v) in items {
-            writer.push(k.as_ref(), v.as_ref())?;
+        for (k, v) in items.clone() {
+            writer.push(k, v)?;
         }
         self.plain = writer.finish();
         self.compressed.clear();
@@ -70,30 +85,24 @@ impl<'r> NodeSink<'r> {
             remember_written(file, loc.pos, kind, &self.plain);
         }
         let (reduce, children_size) = match kind {
-            NodeKind::Leaf => (
-                self.reducer
-                    .reduce(&mut items.iter().map(|(_, v)| v.as_ref()))?,
-                0,
-            ),
+            NodeKind::Leaf => (self.reducer.reduce(&mut items.map(|(_, v)| v))?, 0),
             NodeKind::Interior => {
                 // One pass: sizes are summed as the reduce values go to the reducer; a
                 // value that does not parse ends the pass and is reported.
                 let mut children_size = 0u64;
                 let mut bad = None;
-                let reduce = self
-                    .reducer
-                    .rereduce(&mut items.iter().map_while(
-                        |(_, v)| match InteriorPointer::parse(v.as_ref()) {
-                            Ok(p) => {
-                                children_size += p.subtree_size;
-                                Some(p.reduce)
-                            }
-                            Err(e) => {
-                                bad = Some(e);
-                                None
-                            }
-                        },
-                    ))?;
+                let reduce = self.reducer.rereduce(&mut items.map_while(|(_, v)| {
+                    match InteriorPointer::parse(v) {
+                        Ok(p) => {
+                            children_size += p.subtree_size;
+                            Some(p.reduce)
+                        }
+                        Err(e) => {
+                            bad = Some(e);
+                            None
+                        }
+                    }
+                }))?;
                 if let Some(e) = bad {
                     return Err(e);
                 }

@@ -186,17 +186,29 @@ impl Db {
         order.sort_by(|&a, &b| infos[a].id.cmp(&infos[b].id).then(b.cmp(&a)));
         order.dedup_by(|later, earlier| infos[*later].id == infos[*earlier].id);
 
-        let mut id_actions = Vec::with_capacity(order.len());
+        // The by-id values, encoded back to back in one buffer the actions borrow from.
+        let mut id_values = Vec::with_capacity(order.len() * (by_id::FIXED_LEN + 8));
+        let mut ends = Vec::with_capacity(order.len());
         for &i in &order {
-            let info = &infos[i];
-            let mut value = Vec::with_capacity(by_id::FIXED_LEN + info.rev_meta.len());
-            info.by_id_value().encode(&mut value)?;
-            id_actions.push(Action::Insert(Cow::Borrowed(&info.id), Cow::Owned(value)));
+            infos[i].by_id_value().encode(&mut id_values)?;
+            ends.push(id_values.len());
         }
+        let id_actions = order
+            .iter()
+            .zip(ranges(&ends))
+            .map(|(&i, r)| {
+                Action::Insert(Cow::Borrowed(&infos[i].id), Cow::Borrowed(&id_values[r]))
+            })
+            .collect();
         // Ids in `order` are sorted and unique, as the plan must be: match old entries
-        // by position.
+        // by position. The replaced entries' sequences are what the by-seq tree needs;
+        // whole doc infos only when the caller is told of them.
         let id_plan = ModifyPlan::from_sorted(id_actions);
-        let mut olds: Vec<Option<DocInfo>> = vec![None; order.len()];
+        let mut old_seqs: Vec<Option<u64>> = vec![None; order.len()];
+        let mut olds: Vec<Option<DocInfo>> = match on_saved {
+            Some(_) => vec![None; order.len()],
+            None => Vec::new(),
+        };
         let mut cursor = 0usize;
         let new_id_root = modify(
             file,
@@ -208,11 +220,15 @@ impl Db {
                 while infos[order[cursor]].id.as_slice() != key {
                     cursor += 1;
                 }
-                olds[cursor] = Some(DocInfo::from_by_id(key, old)?);
+                old_seqs[cursor] = Some(by_id::ByIdValue::decode(old)?.db_seq);
+                if let Some(slot) = olds.get_mut(cursor) {
+                    *slot = Some(DocInfo::from_by_id(key, old)?);
+                }
                 Ok(())
             },
         )?;
-        let seq_plan = seq_plan(infos, &order, &olds)?;
+        let mut seq_bytes = Vec::new();
+        let seq_plan = seq_plan(infos, &order, &old_seqs, &mut seq_bytes)?;
         let new_seq_root = modify(
             file,
             self.header.by_seq_root.as_ref(),
@@ -310,39 +326,46 @@ impl Db {
     }
 }
 
+/// The byte ranges of items encoded back to back, given where each ends.
+fn ranges(ends: &[usize]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    ends.iter()
+        .scan(0, |start, &end| Some(std::mem::replace(start, end)..end))
+}
+
+/// One change to the by-seq tree, before it is encoded.
+#[derive(Clone, Copy)]
+enum SeqChange {
+    /// The new entry of `infos[i]`.
+    Insert(usize),
+    /// The removal of a replaced entry's sequence.
+    Remove(u64),
+}
+
 /// The by-seq changes of a batch: the surviving documents' new entries and the removal
 /// of the entries they replace, merged in sequence order (sorted as numbers, which is
 /// cheaper than sorting the encoded keys); where a removal and an insert meet at one
-/// sequence, the removal wins.
+/// sequence, the removal wins. Keys and values are encoded into `bytes`, which the plan
+/// borrows.
 fn seq_plan<'i>(
     infos: &'i [DocInfo],
     order: &[usize],
-    olds: &[Option<DocInfo>],
+    old_seqs: &[Option<u64>],
+    bytes: &'i mut Vec<u8>,
 ) -> Result<ModifyPlan<'i>> {
     // Stable, so among repeated sequences (possible only with SEQUENCE_AS_IS) the order
     // of `order` decides which one is last, as a sort of the actions would.
     let mut inserts: Vec<usize> = order.to_vec();
     inserts.sort_by_key(|&i| infos[i].db_seq);
-    let mut removes: Vec<u64> = olds.iter().flatten().map(|o| o.db_seq).collect();
+    let mut removes: Vec<u64> = old_seqs.iter().flatten().copied().collect();
     removes.sort_unstable();
     removes.dedup();
-    let mut actions = Vec::with_capacity(inserts.len() + removes.len());
-    let insert = |i: usize| -> Result<Action<'i>> {
-        let info = &infos[i];
-        let mut value = Vec::with_capacity(by_seq::FIXED_LEN + info.id.len() + info.rev_meta.len());
-        info.by_seq_value().encode(&mut value)?;
-        Ok(Action::Insert(
-            Cow::Owned(by_seq::encode_key(info.db_seq).to_vec()),
-            Cow::Owned(value),
-        ))
-    };
-    let remove = |seq: u64| Action::Remove(Cow::Owned(by_seq::encode_key(seq).to_vec()));
+    let mut changes = Vec::with_capacity(inserts.len() + removes.len());
     let (mut i, mut r) = (0, 0);
     while i < inserts.len() || r < removes.len() {
         let next_insert = inserts.get(i).map(|&x| infos[x].db_seq);
         match (next_insert, removes.get(r)) {
             (Some(a), Some(&b)) if b <= a => {
-                actions.push(remove(b));
+                changes.push(SeqChange::Remove(b));
                 r += 1;
                 // Inserts at the removed sequence are superseded by the removal.
                 while inserts.get(i).is_some_and(|&x| infos[x].db_seq == b) {
@@ -356,15 +379,40 @@ fn seq_plan<'i>(
                 if inserts.get(i).is_some_and(|&x| infos[x].db_seq == a) {
                     continue;
                 }
-                actions.push(insert(idx)?);
+                changes.push(SeqChange::Insert(idx));
             }
             (None, Some(&b)) => {
-                actions.push(remove(b));
+                changes.push(SeqChange::Remove(b));
                 r += 1;
             }
             (None, None) => unreachable!("loop condition"),
         }
     }
+    // Each change's key, then (for an insert) its value, back to back.
+    bytes.clear();
+    let mut ends = Vec::with_capacity(changes.len() * 2);
+    for change in &changes {
+        let seq = match *change {
+            SeqChange::Insert(i) => infos[i].db_seq,
+            SeqChange::Remove(seq) => seq,
+        };
+        bytes.extend_from_slice(&by_seq::encode_key(seq));
+        ends.push(bytes.len());
+        if let SeqChange::Insert(i) = *change {
+            infos[i].by_seq_value().encode(bytes)?;
+            ends.push(bytes.len());
+        }
+    }
+    let bytes: &'i [u8] = bytes;
+    let mut pieces = ranges(&ends).map(|r| Cow::Borrowed(&bytes[r]));
+    let mut next = || pieces.next().expect("a range per piece");
+    let actions = changes
+        .iter()
+        .map(|change| match change {
+            SeqChange::Insert(_) => Action::Insert(next(), next()),
+            SeqChange::Remove(_) => Action::Remove(next()),
+        })
+        .collect();
     Ok(ModifyPlan::from_sorted(actions))
 }
 
