@@ -339,8 +339,11 @@ fn compact_online_demo(
         stats.bytes_replayed_locked as f64 / 1048576.0
     );
     println!(
-        "time under the lock: final {:.1} ms; {} paced rounds ({} docs) before it; longest hold {:.1} ms",
+        "time under the lock: final {:.1} ms (replay {:.1}, commit {:.1}, switch {:.1}); {} paced rounds ({} docs) before it; longest hold {:.1} ms",
         stats.lock_hold.as_secs_f64() * 1e3,
+        ms(stats.final_replay),
+        ms(stats.final_commit),
+        ms(stats.final_switch),
         stats.paced_rounds,
         stats.docs_replayed_paced,
         stats.longest_lock_hold.as_secs_f64() * 1e3

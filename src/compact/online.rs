@@ -114,6 +114,14 @@ pub struct OnlineStats {
     pub docs_replayed_paced: u64,
     /// How long the lock was held at the end (final replay, commit and switch).
     pub lock_hold: Duration,
+    /// Of that hold: the final replay, making the target durable (waiting for the
+    /// background fsync of the earlier rounds, then the commit's own fsync) and the
+    /// engine's switch callback.
+    pub final_replay: Duration,
+    /// See `final_replay`.
+    pub final_commit: Duration,
+    /// See `final_replay`.
+    pub final_switch: Duration,
     /// The longest time the lock was held, paced rounds and the end included.
     pub longest_lock_hold: Duration,
     /// The most documents replayed in one hold of the lock (paced or final).
@@ -314,7 +322,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     stats.flusher_docs_per_sec_unpaced =
         per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
-    // Paced rounds, then the final one.
+    // Paced rounds, then the final one. Each cycle makes what the driver wrote durable
+    // on another thread while it waits for the lock (see below), in place of periodic
+    // syncs, which would otherwise fall inside holds.
+    target.borrow_mut().set_periodic_sync(None)?;
     let mut rounds = Rounds {
         replayed_seq: src.header().update_seq,
         paced_from: src.header().update_seq,
@@ -348,12 +359,15 @@ fn run<T: Deref<Target = RefCell<Db>>>(
                 o.flush_threshold,
                 &mut progress,
                 &mut rounds,
+                &mut stats,
             )?;
             stats.bytes_replayed_locked = r.source_bytes;
             stats.docs_replayed_locked = r.docs;
             drop(target);
+            let switch_started = Instant::now();
             (o.switch)(target_path)?;
             target_file.keep();
+            stats.final_switch = switch_started.elapsed();
             stats.lock_hold = hold_started.elapsed();
             stats.note_hold(stats.lock_hold, r.docs);
             drop(guard);
@@ -460,8 +474,12 @@ fn final_round(
     flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
     rounds: &mut Rounds,
+    stats: &mut OnlineStats,
 ) -> Result<ReplayStats> {
+    let sync_started = Instant::now();
     rounds.syncing.wait()?;
+    let waited = sync_started.elapsed();
+    let started = Instant::now();
     let r = replay_step(
         src,
         target,
@@ -472,14 +490,17 @@ fn final_round(
         Span {
             after_seq: Some(rounds.replayed_seq),
             max_docs: None,
-            commit: true,
+            commit: false,
         },
     )?;
+    stats.final_replay = started.elapsed();
+    let commit_started = Instant::now();
     if target.borrow().has_uncommitted() {
-        // Nothing new since the last round, which left the target uncommitted.
+        // The source is at the end header now: the target takes its timestamp.
         let timestamp = src.header().timestamp;
         target.borrow_mut().commit_unpublished(timestamp)?;
     }
+    stats.final_commit = waited + commit_started.elapsed();
     if let Some(p) = progress.as_mut() {
         p(Progress {
             phase: Phase::Switching,

@@ -175,6 +175,16 @@ impl Db {
         self.header = self.committed.clone();
     }
 
+    /// Asks for an fsync after every `bytes` written, or (None) only at commit, from now
+    /// on; what the handle was opened with ([`OpenOptions::periodic_sync`]) until then.
+    pub fn set_periodic_sync(&mut self, bytes: Option<u64>) -> Result<()> {
+        self.file
+            .as_mut()
+            .ok_or(Error::FileClosed)?
+            .set_periodic_sync(bytes);
+        Ok(())
+    }
+
     /// Writes B-tree nodes as Snappy literals (no compression, a copy) while `on` is set:
     /// faster writes, larger nodes, readable by any reader. The online driver does this
     /// for the rounds the engine waits for.

@@ -573,7 +573,13 @@ impl CouchFile {
     /// the backend is not an OS file: then sync here).
     pub fn flush_for_sync(&mut self) -> Result<Option<std::fs::File>> {
         self.flush()?;
-        Ok(self.backend.sync_handle())
+        let handle = self.backend.sync_handle();
+        if handle.is_some() {
+            // The other thread's fsync covers what was written so far: periodic syncs
+            // count from here.
+            self.unsynced = 0;
+        }
+        Ok(handle)
     }
 
     /// Writes out everything pending and makes it durable.
