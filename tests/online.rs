@@ -549,6 +549,9 @@ struct CountingBackend {
     inner: couchstore::file::FileBackend,
     locked: Arc<AtomicBool>,
     syncs_locked: Arc<AtomicU64>,
+    /// Set while the driver is in a paced round (told by the progress hook).
+    pacing: Arc<AtomicBool>,
+    writes_paced: Arc<AtomicU64>,
 }
 
 impl couchstore::file::Backend for CountingBackend {
@@ -556,6 +559,9 @@ impl couchstore::file::Backend for CountingBackend {
         self.inner.read_at(buf, pos)
     }
     fn write_at(&self, buf: &[u8], pos: u64) -> std::io::Result<usize> {
+        if self.locked.load(Ordering::SeqCst) && self.pacing.load(Ordering::SeqCst) {
+            self.writes_paced.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.write_at(buf, pos)
     }
     fn size(&self) -> std::io::Result<u64> {
@@ -577,11 +583,12 @@ impl couchstore::file::Backend for CountingBackend {
 
 /// Periodic syncs (COMPACT_WITH_PERIODIC_SYNC) never fall inside a paced hold: what the
 /// driver wrote is made durable by another thread between holds, and under the lock the
-/// target is fsynced only by its final commit. A backlog of 6000 documents committed
-/// while the snapshot is copied goes through holds of 300 documents, each writing more
-/// than the 16 KiB sync period.
+/// target is fsynced only by its final commit. Nor is anything written out to the file
+/// in a paced hold: that waits until the lock is released. A backlog of 6000 documents
+/// committed while the snapshot is copied goes through holds of 300 documents, each
+/// writing more than the 16 KiB sync period and the 128 KiB write buffer.
 #[test]
-fn periodic_syncs_stay_out_of_the_holds() {
+fn paced_holds_neither_sync_nor_write_out_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
@@ -596,6 +603,9 @@ fn periodic_syncs_stay_out_of_the_holds() {
     let engine = Mutex::new(engine);
     let locked = Arc::new(AtomicBool::new(false));
     let syncs_locked = Arc::new(AtomicU64::new(0));
+    let pacing = Arc::new(AtomicBool::new(false));
+    let writes_paced = Arc::new(AtomicU64::new(0));
+    let in_pacing = pacing.clone();
     let (l1, l2) = (locked.clone(), locked.clone());
     let mut options = OnlineOptions::new(
         Box::new(move || l1.store(true, Ordering::SeqCst)),
@@ -607,6 +617,7 @@ fn periodic_syncs_stay_out_of_the_holds() {
     options.max_docs_per_hold = Some(300);
     let mut wrote = false;
     options.progress = Some(Box::new(|p| {
+        in_pacing.store(p.phase == Phase::PacedReplay, Ordering::SeqCst);
         if p.phase == Phase::Compacting && !wrote {
             wrote = true;
             let mut e = engine.lock().unwrap();
@@ -616,7 +627,12 @@ fn periodic_syncs_stay_out_of_the_holds() {
         }
         Ok(())
     }));
-    let (l, s) = (locked.clone(), syncs_locked.clone());
+    let (l, s, p, w) = (
+        locked.clone(),
+        syncs_locked.clone(),
+        pacing.clone(),
+        writes_paced.clone(),
+    );
     let files = online::OnlineFiles {
         open_source: Box::new(|| Db::open(&source, OpenOptions::read_only())),
         open_target: Some(Box::new(move |o: OpenOptions| {
@@ -632,6 +648,8 @@ fn periodic_syncs_stay_out_of_the_holds() {
                 inner: couchstore::file::FileBackend::named(file, &target),
                 locked: l.clone(),
                 syncs_locked: s.clone(),
+                pacing: p.clone(),
+                writes_paced: w.clone(),
             };
             Ok((Box::new(backend) as Box<dyn couchstore::file::Backend>, o))
         })),
@@ -642,6 +660,7 @@ fn periodic_syncs_stay_out_of_the_holds() {
     assert!(stats.most_docs_per_hold <= 300, "{stats:?}");
     // The final commit's one fsync (data and header) is the only one under the lock.
     assert_eq!(syncs_locked.load(Ordering::SeqCst), 1, "{stats:?}");
+    assert_eq!(writes_paced.load(Ordering::SeqCst), 0, "{stats:?}");
     let compacted = Db::open(
         dir.path().join("vb.couch.compact"),
         OpenOptions::read_only(),

@@ -29,6 +29,9 @@
 //!
 //! Everything the engine waits for (holds) writes B-tree nodes as Snappy literals: a
 //! copy instead of a compression, at the cost of larger nodes in the compacted file.
+//! A paced hold's appends stay in memory; they are written out, and made durable on
+//! another thread, after the lock is released, so a paced hold makes no system call
+//! to write and no fsync. Only the final hold writes and fsyncs its delta.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -57,6 +60,9 @@ pub const DEFAULT_MAX_LOCK_HOLD: Duration = Duration::from_millis(5);
 /// replay may take (the rest is for its commit and the engine's switch).
 const PACED_SHARE: f64 = 0.8;
 const FINAL_SHARE: f64 = 0.5;
+/// Most bytes a hold keeps in memory before writing them out under the lock after all
+/// (a hold of the budget's size writes a few MiB).
+const HOLD_WRITE_BUFFER: usize = 64 << 20;
 /// Documents per second assumed for a hold before any replay was timed.
 const FIRST_RATE: f64 = 100_000.0;
 
@@ -322,10 +328,14 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     stats.flusher_docs_per_sec_unpaced =
         per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
-    // Paced rounds, then the final one. Each cycle makes what the driver wrote durable
-    // on another thread while it waits for the lock (see below), in place of periodic
-    // syncs, which would otherwise fall inside holds.
+    // Paced rounds, then the final one. A hold's appends stay in memory; each cycle
+    // writes them out after the lock is released and makes them durable on another
+    // thread while the driver waits for the lock again (see below), in place of
+    // periodic syncs, which would otherwise fall inside holds.
     target.borrow_mut().set_periodic_sync(None)?;
+    target
+        .borrow_mut()
+        .set_deferred_writes(Some(HOLD_WRITE_BUFFER))?;
     let mut rounds = Rounds {
         replayed_seq: src.header().update_seq,
         paced_from: src.header().update_seq,

@@ -185,6 +185,18 @@ impl Db {
         Ok(())
     }
 
+    /// Keeps appends in memory (up to `limit` bytes) until the next commit or
+    /// [`Db::flush_for_background_sync`], instead of writing them out as they come; None
+    /// goes back to normal buffering. The online driver does this for its target while
+    /// it paces the flusher, so its holds of the engine's lock copy nothing into the OS.
+    pub(crate) fn set_deferred_writes(&mut self, limit: Option<usize>) -> Result<()> {
+        self.file
+            .as_mut()
+            .ok_or(Error::FileClosed)?
+            .set_deferred_writes(limit);
+        Ok(())
+    }
+
     /// Writes B-tree nodes as Snappy literals (no compression, a copy) while `on` is set:
     /// faster writes, larger nodes, readable by any reader. The online driver does this
     /// for the rounds the engine waits for.

@@ -72,6 +72,9 @@ pub struct CouchFile {
     /// first append and given back when they are written out (an idle handle holds none).
     pending: Vec<u8>,
     buffer_limit: usize,
+    /// While set, appends stay in memory up to this many bytes (see
+    /// [`CouchFile::set_deferred_writes`]) and the buffer is kept between write-outs.
+    deferred: Option<usize>,
     sync_every: Option<u64>,
     unsynced: u64,
     /// This handle's part of the process-wide node cache.
@@ -92,6 +95,7 @@ impl CouchFile {
             flushed: end,
             pending: Vec::new(),
             buffer_limit: DEFAULT_WRITE_BUFFER,
+            deferred: None,
             sync_every: None,
             unsynced: 0,
             cache_space: CacheSpace::fresh(),
@@ -149,7 +153,21 @@ impl CouchFile {
     /// Gives the (empty) pending buffer back to the pool.
     fn release_pending(&mut self) {
         debug_assert!(self.pending.is_empty());
-        write_buffer::give_back(std::mem::take(&mut self.pending));
+        if self.deferred.is_none() {
+            write_buffer::give_back(std::mem::take(&mut self.pending));
+        }
+    }
+
+    /// Keeps appends in memory, up to `limit` bytes, instead of writing them out every
+    /// [`DEFAULT_WRITE_BUFFER`] bytes, and keeps the buffer's memory between write-outs;
+    /// None goes back to normal buffering (what is pending stays until the next
+    /// write-out). For work done under an engine's lock whose write-out can wait until
+    /// the lock is released: reads see pending bytes all the same.
+    pub fn set_deferred_writes(&mut self, limit: Option<usize>) {
+        self.deferred = limit;
+        if limit.is_none() && self.pending.is_empty() {
+            self.release_pending();
+        }
     }
 
     /// Forgets every node cached for this handle: positions from `end` on are being
@@ -491,7 +509,7 @@ impl CouchFile {
             pos,
             physical_size: self.end - pos,
         };
-        if self.pending.len() > self.buffer_limit {
+        if self.pending.len() > self.deferred.unwrap_or(self.buffer_limit) {
             self.flush()?;
         }
         Ok(loc)
