@@ -343,6 +343,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         last_end_seq: None,
         rate,
         syncing: BackgroundSync::default(),
+        drained: false,
     };
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
@@ -355,6 +356,12 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         rounds
             .syncing
             .start(target.borrow_mut().flush_for_background_sync()?);
+        if rounds.drained {
+            // The last hold replayed everything there was: the next one is most likely
+            // the final, which would otherwise wait for this fsync under the lock. The
+            // flusher's one commit meanwhile takes longer than it.
+            rounds.syncing.wait()?;
+        }
         let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
         let guard = locked(&mut o.lock, &mut o.unlock);
         let hold_started = Instant::now();
@@ -395,6 +402,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut progress,
             &mut rounds,
         )?;
+        rounds.drained = rounds.replayed_seq >= end_seq;
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += replayed;
         let held = hold_started.elapsed();
@@ -438,6 +446,8 @@ struct Rounds {
     rate: ReplayRate,
     /// The fsync of what was replayed, running while the driver waits for the lock.
     syncing: BackgroundSync,
+    /// Whether the last paced hold replayed the whole backlog it found.
+    drained: bool,
 }
 
 impl Rounds {
