@@ -300,6 +300,10 @@ TEST(paced_rounds_under_a_small_budget) {
     CHECK(s.most_docs_per_hold <= 250);
     CHECK(s.paced_lock_ns > 0 && s.pacing_ns >= s.paced_lock_ns);
     CHECK(s.flusher_docs_per_sec_paced > 0);
+    /* The final hold is its replay, making the target durable, and the switch. */
+    CHECK(s.final_commit_ns > 0);
+    CHECK(s.final_replay_ns + s.final_commit_ns + s.final_switch_ns <= s.lock_hold_ns);
+    CHECK(s.lock_hold_ns <= s.longest_lock_hold_ns);
 }
 
 TEST(remove_file_gradually) {

@@ -356,6 +356,18 @@ typedef struct couchstore_online_stats {
    * See flusher_docs_per_sec_unpaced.
    */
   double flusher_docs_per_sec_paced;
+  /**
+   * Of lock_hold_ns: nanoseconds of the final replay...
+   */
+  uint64_t final_replay_ns;
+  /**
+   * ...of making the target durable (its commit's write-out and fsync)...
+   */
+  uint64_t final_commit_ns;
+  /**
+   * ...and of the engine's switch callback.
+   */
+  uint64_t final_switch_ns;
 } couchstore_online_stats;
 
 /**

@@ -210,6 +210,12 @@ pub struct couchstore_online_stats {
     pub flusher_docs_per_sec_unpaced: f64,
     /// See flusher_docs_per_sec_unpaced.
     pub flusher_docs_per_sec_paced: f64,
+    /// Of lock_hold_ns: nanoseconds of the final replay...
+    pub final_replay_ns: u64,
+    /// ...of making the target durable (its commit's write-out and fsync)...
+    pub final_commit_ns: u64,
+    /// ...and of the engine's switch callback.
+    pub final_switch_ns: u64,
 }
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
@@ -357,6 +363,9 @@ pub unsafe extern "C" fn couchstore_compact_online(
                 pacing_ns: result.pacing.as_nanos() as u64,
                 flusher_docs_per_sec_unpaced: result.flusher_docs_per_sec_unpaced,
                 flusher_docs_per_sec_paced: result.flusher_docs_per_sec_paced,
+                final_replay_ns: result.final_replay.as_nanos() as u64,
+                final_commit_ns: result.final_commit.as_nanos() as u64,
+                final_switch_ns: result.final_switch.as_nanos() as u64,
             };
         }
         Ok(())
