@@ -14,7 +14,6 @@
 //! over the tree's levels.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 
 use super::ExistingEntry;
 use super::descent::Descent;
@@ -130,13 +129,42 @@ impl Piece<'_> {
     }
 }
 
+/// What a node under construction holds, in key order: single items, or runs of an
+/// existing leaf's items, which are copied as they are encoded there (a leaf rewritten
+/// for a few changes keeps most of its items, and copying them in runs costs a copy,
+/// not an encoding, per item).
+enum Entry<'n> {
+    Item(Piece<'n>, Piece<'n>),
+    /// The `count` encoded items `raw[start..end]` (`raw`: a leaf's items).
+    Run {
+        raw: &'n [u8],
+        start: usize,
+        end: usize,
+        count: usize,
+    },
+}
+
+/// Where to cut a builder's entries for a node: the first `entries` whole, then (if
+/// `partial`) the first items of the next run, up to byte `end` of it, `count` of them.
+struct Cut {
+    entries: usize,
+    partial: Option<(usize, usize)>,
+    /// Uncompressed size of the node (kind byte included).
+    size: usize,
+    /// Items in the node.
+    items: usize,
+    last_key: Vec<u8>,
+}
+
 /// A node under construction: items accumulate, and full nodes are written out as the
 /// splitting rule allows, their pointers collected in `written`. Methods that may write
 /// take `base`, the node whose items [`Piece::InNode`] refers to.
 struct NodeBuilder<'n> {
     kind: NodeKind,
-    items: Vec<(Piece<'n>, Piece<'n>)>,
-    /// Uncompressed size of a node holding `items`.
+    entries: Vec<Entry<'n>>,
+    /// Items in `entries`.
+    count: usize,
+    /// Uncompressed size of a node holding `entries`.
     size: usize,
     written: Written,
 }
@@ -146,11 +174,13 @@ impl<'n> NodeBuilder<'n> {
         Self::with_capacity(kind, 0)
     }
 
-    /// A builder expecting about `items` items (so they are not reallocated as they come).
-    fn with_capacity(kind: NodeKind, items: usize) -> Self {
+    /// A builder expecting about `entries` entries (so they are not reallocated as
+    /// they come).
+    fn with_capacity(kind: NodeKind, entries: usize) -> Self {
         NodeBuilder {
             kind,
-            items: Vec::with_capacity(items),
+            entries: Vec::with_capacity(entries),
+            count: 0,
             size: 1,
             written: Vec::new(),
         }
@@ -164,26 +194,115 @@ impl<'n> NodeBuilder<'n> {
         value: Piece<'n>,
     ) -> Result<()> {
         self.size += key.len() + value.len() + item_size(&[], &[]);
-        self.items.push((key, value));
+        self.count += 1;
+        self.entries.push(Entry::Item(key, value));
+        self.split_if_full(ctx, base)
+    }
+
+    /// Adds the item encoded at `raw[start..end]` (`raw`: a leaf's items), joining the
+    /// run it follows.
+    fn push_encoded(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        raw: &'n [u8],
+        start: usize,
+        end: usize,
+    ) -> Result<()> {
+        self.size += end - start;
+        self.count += 1;
+        match self.entries.last_mut() {
+            Some(Entry::Run {
+                raw: r,
+                end: e,
+                count,
+                ..
+            }) if std::ptr::eq(*r, raw) && *e == start => {
+                *e = end;
+                *count += 1;
+            }
+            _ => self.entries.push(Entry::Run {
+                raw,
+                start,
+                end,
+                count: 1,
+            }),
+        }
+        self.split_if_full(ctx, &[])
+    }
+
+    /// The splitting rule: once a node holds more than 3 items and exceeds the
+    /// threshold, items are taken from the front until 2/3 of it is reached (an
+    /// interior node takes at least 2) and written as a node.
+    fn split_if_full(&mut self, ctx: &mut Ctx<'_>, base: &[u8]) -> Result<()> {
         let threshold = ctx.sizes.for_kind(self.kind);
-        if self.items.len() > 3 && self.size > threshold {
+        if self.count > 3 && self.size > threshold {
             let target = threshold * 2 / 3;
             let min_items = if self.kind == NodeKind::Interior {
                 2
             } else {
                 1
             };
-            let mut taken = 0;
-            let mut size = 1;
-            while taken < self.items.len() && (size < target || taken < min_items) {
-                let (k, v) = &self.items[taken];
-                size += k.len() + v.len() + item_size(&[], &[]);
-                taken += 1;
-            }
-            self.write(ctx, base, taken)?;
-            self.size -= size - 1;
+            let cut = self.cut(base, |size, taken| size < target || taken < min_items)?;
+            self.write(ctx, base, cut)?;
         }
         Ok(())
+    }
+
+    /// Walks the items from the front while `more(size so far, items so far)` says so.
+    fn cut(&self, base: &[u8], more: impl Fn(usize, usize) -> bool) -> Result<Cut> {
+        let (mut size, mut taken) = (1, 0);
+        let mut last_key: &[u8] = &[];
+        for (i, entry) in self.entries.iter().enumerate() {
+            match entry {
+                Entry::Item(k, v) => {
+                    if !more(size, taken) {
+                        return Ok(Cut {
+                            entries: i,
+                            partial: None,
+                            size,
+                            items: taken,
+                            last_key: last_key.to_vec(),
+                        });
+                    }
+                    size += k.len() + v.len() + item_size(&[], &[]);
+                    taken += 1;
+                    last_key = k.get(base);
+                }
+                Entry::Run {
+                    raw, start, end, ..
+                } => {
+                    let mut at = *start;
+                    let mut reader = NodeReader::encoded_items(self.kind, &raw[at..*end]);
+                    let mut in_run = 0;
+                    while at < *end {
+                        if !more(size, taken) {
+                            let partial = (in_run > 0).then_some((at, in_run));
+                            return Ok(Cut {
+                                entries: i,
+                                partial,
+                                size,
+                                items: taken,
+                                last_key: last_key.to_vec(),
+                            });
+                        }
+                        let (k, v) = reader.next().ok_or(Error::Corrupt)??;
+                        let len = k.len() + v.len() + item_size(&[], &[]);
+                        size += len;
+                        at += len;
+                        taken += 1;
+                        in_run += 1;
+                        last_key = k;
+                    }
+                }
+            }
+        }
+        Ok(Cut {
+            entries: self.entries.len(),
+            partial: None,
+            size,
+            items: taken,
+            last_key: last_key.to_vec(),
+        })
     }
 
     fn push_pointer(
@@ -197,26 +316,45 @@ impl<'n> NodeBuilder<'n> {
         self.push(ctx, base, Piece::Owned(key), value)
     }
 
-    /// Writes the first `n` items as a node.
-    fn write(&mut self, ctx: &mut Ctx<'_>, base: &[u8], n: usize) -> Result<()> {
-        let items = self.items[..n]
-            .iter()
-            .map(|(k, v)| (k.get(base), v.get(base)));
-        let ptr = ctx.sink.write_items(ctx.file, self.kind, items)?;
-        let last_key = self.items[..n]
-            .last()
-            .map(|(k, _)| k.get(base).to_vec())
-            .unwrap_or_default();
-        self.items.drain(..n);
-        self.written.push((last_key, ptr));
+    /// Writes the items before `cut` as a node, and keeps the rest.
+    fn write(&mut self, ctx: &mut Ctx<'_>, base: &[u8], cut: Cut) -> Result<()> {
+        let (whole, partial) = (&self.entries[..cut.entries], cut.partial);
+        let next = self.entries.get(cut.entries);
+        let ptr = ctx.sink.write_node(ctx.file, self.kind, |w| {
+            for entry in whole {
+                match entry {
+                    Entry::Item(k, v) => w.push(k.get(base), v.get(base))?,
+                    Entry::Run {
+                        raw,
+                        start,
+                        end,
+                        count,
+                    } => w.push_encoded(&raw[*start..*end], *count),
+                }
+            }
+            if let (Some((at, count)), Some(Entry::Run { raw, start, .. })) = (partial, next) {
+                w.push_encoded(&raw[*start..at], count);
+            }
+            Ok(())
+        })?;
+        self.entries.drain(..cut.entries);
+        if let (Some((at, taken)), Some(Entry::Run { start, count, .. })) =
+            (partial, self.entries.first_mut())
+        {
+            *start = at;
+            *count -= taken;
+        }
+        self.size -= cut.size - 1;
+        self.count -= cut.items;
+        self.written.push((cut.last_key, ptr));
         Ok(())
     }
 
     /// Writes what is left and returns every node written, in key order.
     fn finish(mut self, ctx: &mut Ctx<'_>, base: &[u8]) -> Result<Written> {
-        if !self.items.is_empty() {
-            let n = self.items.len();
-            self.write(ctx, base, n)?;
+        if self.count > 0 {
+            let cut = self.cut(base, |_, _| true)?;
+            self.write(ctx, base, cut)?;
         }
         Ok(self.written)
     }
@@ -264,20 +402,22 @@ pub fn modify(
         }
         None => {
             let mut leaf = NodeBuilder::new(NodeKind::Leaf);
-            merge_leaf(&mut ctx, &mut leaf, std::iter::empty(), plan.actions())?;
+            merge_leaf(&mut ctx, &mut leaf, &[], plan.actions())?;
             for (key, ptr) in leaf.finish(&mut ctx, &[])? {
                 top.push_pointer(&mut ctx, &[], key, &ptr)?;
             }
         }
     }
     let mut level = if top.written.is_empty() {
-        top.items
+        // The pointers the root turned into, each pushed as one item.
+        top.entries
             .iter()
-            .map(|(k, v)| {
-                Ok((
+            .map(|entry| match entry {
+                Entry::Item(k, v) => Ok((
                     k.get(&[]).to_vec(),
                     NodePointer::decode_interior(v.get(&[]))?,
-                ))
+                )),
+                Entry::Run { .. } => Err(Error::Corrupt),
             })
             .collect::<Result<Vec<_>>>()?
     } else {
@@ -332,19 +472,9 @@ fn enter<'p>(
 ) -> Result<()> {
     match node.kind() {
         NodeKind::Leaf => {
-            // Checked whole first, so the merge below reads well-formed items only.
-            let mut count = 0;
-            for item in node.items() {
-                item?;
-                count += 1;
-            }
             let mut leaf =
-                NodeBuilder::with_capacity(NodeKind::Leaf, count + actions.len().min(64));
-            let items = node
-                .items()
-                .map_while(Result::ok)
-                .map(|(k, v)| (Piece::Borrowed(k), Piece::Borrowed(v)));
-            merge_leaf(ctx, &mut leaf, items, actions)?;
+                NodeBuilder::with_capacity(NodeKind::Leaf, 2 * actions.len().min(64) + 2);
+            merge_leaf(ctx, &mut leaf, &node.bytes()[1..], actions)?;
             for (key, ptr) in leaf.finish(ctx, &[])? {
                 parent.push_pointer(ctx, base, key, &ptr)?;
             }
@@ -432,35 +562,36 @@ fn frame_was_empty(node: &Node) -> bool {
     node.bytes().len() <= 1
 }
 
-/// Merges a leaf's existing items with the actions into `builder`.
+/// Merges a leaf's existing items (`raw`: as encoded in the leaf, after its kind byte)
+/// with the actions into `builder`: the items no action touches go in as runs of `raw`.
 fn merge_leaf<'n>(
     ctx: &mut Ctx<'_>,
     builder: &mut NodeBuilder<'n>,
-    items: impl Iterator<Item = (Piece<'n>, Piece<'n>)>,
+    raw: &'n [u8],
     actions: &'n [Action<'_>],
 ) -> Result<()> {
-    let mut items = items.peekable();
     let mut actions = actions.iter().peekable();
-    loop {
-        let order = match (items.peek(), actions.peek()) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((k, _)), Some(a)) => k.get(&[]).cmp(a.key()),
-        };
-        match order {
-            Ordering::Less => {
-                let (k, v) = items.next().expect("peeked");
-                builder.push(ctx, &[], k, v)?;
+    let mut reader = NodeReader::encoded_items(NodeKind::Leaf, raw);
+    let mut end = 0;
+    while let Some(item) = reader.next() {
+        let (key, old) = item?;
+        let start = end;
+        end = reader.offset(raw);
+        while let Some(action) = actions.next_if(|a| a.key() < key) {
+            apply(ctx, builder, action)?;
+        }
+        match actions.next_if(|a| a.key() == key) {
+            Some(action) => {
+                (ctx.on_existing)(key, old)?;
+                apply(ctx, builder, action)?;
             }
-            Ordering::Greater => apply(ctx, builder, actions.next().expect("peeked"))?,
-            Ordering::Equal => {
-                let (k, old) = items.next().expect("peeked");
-                (ctx.on_existing)(k.get(&[]), old.get(&[]))?;
-                apply(ctx, builder, actions.next().expect("peeked"))?;
-            }
+            None => builder.push_encoded(ctx, raw, start, end)?,
         }
     }
+    for action in actions {
+        apply(ctx, builder, action)?;
+    }
+    Ok(())
 }
 
 fn apply<'n>(

@@ -8,7 +8,7 @@ use crate::file::CouchFile;
 use crate::format::compression::{compress_into, store_literal_into};
 use crate::format::node::ITEM_OVERHEAD;
 use crate::format::pointer::InteriorPointer;
-use crate::format::{NodeKind, NodePointer, NodeWriter};
+use crate::format::{NodeKind, NodePointer, NodeReader, NodeWriter};
 
 /// A node's items: key and value (for interior nodes, an encoded pointer).
 pub type Items = Vec<(Vec<u8>, Vec<u8>)>;
@@ -61,19 +61,35 @@ impl<'r> NodeSink<'r> {
         )
     }
 
-    /// [`NodeSink::write`] from an iterator over the items (gone through twice: to
-    /// encode them and to reduce them), so a caller need not collect them.
+    /// [`NodeSink::write`] from an iterator over the items, so a caller need not
+    /// collect them.
     pub fn write_items<'i>(
         &mut self,
         file: &mut CouchFile,
         kind: NodeKind,
-        items: impl Iterator<Item = (&'i [u8], &'i [u8])> + Clone,
+        items: impl Iterator<Item = (&'i [u8], &'i [u8])>,
+    ) -> Result<NodePointer> {
+        self.write_node(file, kind, |writer| {
+            for (k, v) in items {
+                writer.push(k, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes the node `fill` puts together (item by item, or runs of another node's
+    /// encoded items): compresses and appends it, and computes its pointer's reduce
+    /// value and subtree size from the node as encoded.
+    pub fn write_node(
+        &mut self,
+        file: &mut CouchFile,
+        kind: NodeKind,
+        fill: impl FnOnce(&mut NodeWriter) -> Result<()>,
     ) -> Result<NodePointer> {
         let mut writer = NodeWriter::new(kind, std::mem::take(&mut self.plain));
-        for (k, v) in items.clone() {
-            writer.push(k, v)?;
-        }
+        let filled = fill(&mut writer);
         self.plain = writer.finish();
+        filled?;
         self.compressed.clear();
         if file.literal_nodes() {
             store_literal_into(&self.plain, &mut self.compressed);
@@ -84,31 +100,45 @@ impl<'r> NodeSink<'r> {
         if self.remember {
             remember_written(file, loc.pos, kind, &self.plain);
         }
+        // The values, read back from the node just encoded (well-formed: it was built
+        // item by item, or from runs of a node that was checked when read).
+        let mut bad = None;
+        let mut values = NodeReader::new(&self.plain)?.map_while(|item| match item {
+            Ok((_, v)) => Some(v),
+            Err(e) => {
+                bad = Some(e);
+                None
+            }
+        });
         let (reduce, children_size) = match kind {
-            NodeKind::Leaf => (self.reducer.reduce(&mut items.map(|(_, v)| v))?, 0),
+            NodeKind::Leaf => (self.reducer.reduce(&mut values)?, 0),
             NodeKind::Interior => {
                 // One pass: sizes are summed as the reduce values go to the reducer; a
                 // value that does not parse ends the pass and is reported.
                 let mut children_size = 0u64;
-                let mut bad = None;
-                let reduce = self.reducer.rereduce(&mut items.map_while(|(_, v)| {
-                    match InteriorPointer::parse(v) {
-                        Ok(p) => {
-                            children_size += p.subtree_size;
-                            Some(p.reduce)
-                        }
-                        Err(e) => {
-                            bad = Some(e);
-                            None
-                        }
-                    }
-                }))?;
-                if let Some(e) = bad {
+                let mut bad_pointer = None;
+                let reduce =
+                    self.reducer.rereduce(&mut values.map_while(
+                        |v| match InteriorPointer::parse(v) {
+                            Ok(p) => {
+                                children_size += p.subtree_size;
+                                Some(p.reduce)
+                            }
+                            Err(e) => {
+                                bad_pointer = Some(e);
+                                None
+                            }
+                        },
+                    ))?;
+                if let Some(e) = bad_pointer {
                     return Err(e);
                 }
                 (reduce, children_size)
             }
         };
+        if let Some(e) = bad {
+            return Err(e);
+        }
         Ok(NodePointer {
             pos: loc.pos,
             subtree_size: loc.physical_size + children_size,

@@ -47,6 +47,15 @@ impl<'a> NodeReader<'a> {
         Ok(reader)
     }
 
+    /// Reads items as they are encoded in a node, without its kind byte: a run of a
+    /// node's items (a sub-slice starting at an item boundary).
+    pub fn encoded_items(kind: NodeKind, items: &'a [u8]) -> Self {
+        NodeReader {
+            kind,
+            items: ByteReader::new(items),
+        }
+    }
+
     /// How far into `node` (the slice this reader was made from) reading has got.
     pub fn offset(&self, node: &[u8]) -> usize {
         node.len() - self.items.rest().len()
@@ -108,6 +117,13 @@ impl NodeWriter {
         self.buf.extend_from_slice(value);
         self.items += 1;
         Ok(())
+    }
+
+    /// Appends `count` items already encoded as a node holds them (a run of another
+    /// node's items, copied as they are).
+    pub fn push_encoded(&mut self, items: &[u8], count: usize) {
+        self.buf.extend_from_slice(items);
+        self.items += count;
     }
 
     /// Number of items so far.
