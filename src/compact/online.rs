@@ -369,6 +369,13 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             rounds.decide(&mut src, &mut stats, budget, finish_within)?;
         target.borrow_mut().set_literal_nodes(true)?;
         let Hold::Paced { docs } = decision else {
+            // The final delta must be written before its fsync: another thread writes it
+            // out as it is replayed.
+            {
+                let mut t = target.borrow_mut();
+                t.set_deferred_writes(None)?;
+                t.set_write_behind()?;
+            }
             let r = final_round(
                 &mut src,
                 &target,

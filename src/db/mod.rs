@@ -198,6 +198,13 @@ impl Db {
         Ok(())
     }
 
+    /// Until the next commit or sync, has this handle's write-outs done by another
+    /// thread (see [`CouchFile::set_write_behind`]): the online driver's final round,
+    /// which replays under the engine's lock while the OS copies what it wrote.
+    pub(crate) fn set_write_behind(&mut self) -> Result<()> {
+        self.file_mut()?.set_write_behind()
+    }
+
     /// Writes B-tree nodes as Snappy literals (no compression, a copy) while `on` is set:
     /// faster writes, larger nodes, readable by any reader. The online driver does this
     /// for the rounds the engine waits for.

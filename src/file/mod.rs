@@ -8,6 +8,7 @@ pub mod backend;
 pub mod couch_file;
 pub mod node_cache;
 pub mod removal;
+pub mod write_behind;
 pub mod write_buffer;
 
 pub use backend::{AccessTag, Backend, FileBackend, MemoryBackend};
