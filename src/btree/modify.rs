@@ -95,37 +95,24 @@ struct Ctx<'a> {
 type Written = Vec<(Vec<u8>, NodePointer)>;
 
 /// A key or value of a node under construction: borrowed from the plan or from a leaf
-/// being rewritten, a byte range of the interior node being rewritten (which lives on
-/// the descent's stack beside the builder), or owned when new (pointers to rewritten
-/// children). An untouched item is never copied before it is written.
+/// being rewritten, or owned when new (pointers to rewritten children). Untouched items
+/// of the node being rewritten are not pieces but runs of its encoded bytes
+/// ([`Entry::Run`]).
 enum Piece<'n> {
     Borrowed(&'n [u8]),
-    InNode(usize, usize),
     Owned(Vec<u8>),
 }
 
 impl Piece<'_> {
     fn len(&self) -> usize {
-        match self {
-            Piece::Borrowed(b) => b.len(),
-            Piece::InNode(start, end) => end - start,
-            Piece::Owned(v) => v.len(),
-        }
+        self.bytes().len()
     }
 
-    /// The bytes, `base` being the node the builder rewrites (empty if none).
-    fn get<'s>(&'s self, base: &'s [u8]) -> &'s [u8] {
+    fn bytes(&self) -> &[u8] {
         match self {
             Piece::Borrowed(b) => b,
-            Piece::InNode(start, end) => &base[*start..*end],
             Piece::Owned(v) => v,
         }
-    }
-
-    /// `part`, a sub-slice of `base`, as a range of it.
-    fn in_node(base: &[u8], part: &[u8]) -> Self {
-        let start = part.as_ptr() as usize - base.as_ptr() as usize;
-        Piece::InNode(start, start + part.len())
     }
 }
 
@@ -135,13 +122,23 @@ impl Piece<'_> {
 /// not an encoding, per item).
 enum Entry<'n> {
     Item(Piece<'n>, Piece<'n>),
-    /// The `count` encoded items `raw[start..end]` (`raw`: a leaf's items).
+    /// The `count` encoded items `raw[start..end]` (`raw`: a leaf's items; None: the
+    /// node the builder rewrites, its `base`).
     Run {
-        raw: &'n [u8],
+        raw: Option<&'n [u8]>,
         start: usize,
         end: usize,
         count: usize,
     },
+}
+
+/// Whether two runs' sources are the same bytes.
+fn same_bytes(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        _ => false,
+    }
 }
 
 /// Where to cut a builder's entries for a node: the first `entries` whole, then (if
@@ -158,7 +155,7 @@ struct Cut {
 
 /// A node under construction: items accumulate, and full nodes are written out as the
 /// splitting rule allows, their pointers collected in `written`. Methods that may write
-/// take `base`, the node whose items [`Piece::InNode`] refers to.
+/// take `base`, the node whose items a run without bytes of its own ([`Entry::Run`]) refers to.
 struct NodeBuilder<'n> {
     kind: NodeKind,
     entries: Vec<Entry<'n>>,
@@ -199,12 +196,13 @@ impl<'n> NodeBuilder<'n> {
         self.split_if_full(ctx, base)
     }
 
-    /// Adds the item encoded at `raw[start..end]` (`raw`: a leaf's items), joining the
-    /// run it follows.
+    /// Adds the item encoded at `raw[start..end]` (`raw`: a leaf's items; None: `base`,
+    /// the node the builder rewrites), joining the run it follows.
     fn push_encoded(
         &mut self,
         ctx: &mut Ctx<'_>,
-        raw: &'n [u8],
+        base: &[u8],
+        raw: Option<&'n [u8]>,
         start: usize,
         end: usize,
     ) -> Result<()> {
@@ -216,7 +214,7 @@ impl<'n> NodeBuilder<'n> {
                 end: e,
                 count,
                 ..
-            }) if std::ptr::eq(*r, raw) && *e == start => {
+            }) if same_bytes(*r, raw) && *e == start => {
                 *e = end;
                 *count += 1;
             }
@@ -227,7 +225,7 @@ impl<'n> NodeBuilder<'n> {
                 count: 1,
             }),
         }
-        self.split_if_full(ctx, &[])
+        self.split_if_full(ctx, base)
     }
 
     /// The splitting rule: once a node holds more than 3 items and exceeds the
@@ -266,13 +264,14 @@ impl<'n> NodeBuilder<'n> {
                     }
                     size += k.len() + v.len() + item_size(&[], &[]);
                     taken += 1;
-                    last_key = k.get(base);
+                    last_key = k.bytes();
                 }
                 Entry::Run {
                     raw, start, end, ..
                 } => {
                     let mut at = *start;
-                    let mut reader = NodeReader::encoded_items(self.kind, &raw[at..*end]);
+                    let bytes = raw.unwrap_or(base);
+                    let mut reader = NodeReader::encoded_items(self.kind, &bytes[at..*end]);
                     let mut in_run = 0;
                     while at < *end {
                         if !more(size, taken) {
@@ -323,17 +322,17 @@ impl<'n> NodeBuilder<'n> {
         let ptr = ctx.sink.write_node(ctx.file, self.kind, |w| {
             for entry in whole {
                 match entry {
-                    Entry::Item(k, v) => w.push(k.get(base), v.get(base))?,
+                    Entry::Item(k, v) => w.push(k.bytes(), v.bytes())?,
                     Entry::Run {
                         raw,
                         start,
                         end,
                         count,
-                    } => w.push_encoded(&raw[*start..*end], *count),
+                    } => w.push_encoded(&raw.unwrap_or(base)[*start..*end], *count),
                 }
             }
             if let (Some((at, count)), Some(Entry::Run { raw, start, .. })) = (partial, next) {
-                w.push_encoded(&raw[*start..at], count);
+                w.push_encoded(&raw.unwrap_or(base)[*start..at], count);
             }
             Ok(())
         })?;
@@ -413,10 +412,9 @@ pub fn modify(
         top.entries
             .iter()
             .map(|entry| match entry {
-                Entry::Item(k, v) => Ok((
-                    k.get(&[]).to_vec(),
-                    NodePointer::decode_interior(v.get(&[]))?,
-                )),
+                Entry::Item(k, v) => {
+                    Ok((k.bytes().to_vec(), NodePointer::decode_interior(v.bytes())?))
+                }
                 Entry::Run { .. } => Err(Error::Corrupt),
             })
             .collect::<Result<Vec<_>>>()?
@@ -522,6 +520,7 @@ fn descend<'p>(
             continue;
         };
         let (key, value) = item?;
+        let item_start = frame.offset.max(1);
         frame.offset = reader.offset(bytes);
         // Actions up to this child's largest key go to it; the last child also takes
         // every action beyond.
@@ -533,8 +532,11 @@ fn descend<'p>(
         let (mine, later) = frame.rest.split_at(n);
         frame.rest = later;
         if mine.is_empty() {
-            let (k, v) = (Piece::in_node(bytes, key), Piece::in_node(bytes, value));
-            frame.builder.push(ctx, bytes, k, v)?;
+            // An untouched child: its item is copied as encoded in this node.
+            let end = frame.offset;
+            frame
+                .builder
+                .push_encoded(ctx, bytes, None, item_start, end)?;
             continue;
         }
         let child = descent.child(value, frame.node.pos)?;
@@ -585,7 +587,7 @@ fn merge_leaf<'n>(
                 (ctx.on_existing)(key, old)?;
                 apply(ctx, builder, action)?;
             }
-            None => builder.push_encoded(ctx, raw, start, end)?,
+            None => builder.push_encoded(ctx, &[], Some(raw), start, end)?,
         }
     }
     for action in actions {
