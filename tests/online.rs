@@ -109,6 +109,20 @@ fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
     engine.batches += 1;
 }
 
+/// An engine over a new database at `source` with `batches` flusher batches of `batch`
+/// documents over `keys` keys committed.
+fn new_engine(source: &Path, batches: u64, keys: u64, batch: u64) -> Engine {
+    let mut engine = Engine {
+        db: Db::open(source, OpenOptions::create()).unwrap(),
+        model: Model::default(),
+        batches: 0,
+    };
+    for round in 0..batches {
+        flush_batch(&mut engine, round, keys, batch);
+    }
+    engine
+}
+
 struct Timing {
     keys: u64,
     batch: u64,
@@ -157,14 +171,7 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
-    let mut engine = Engine {
-        db: Db::open(&source, OpenOptions::create()).unwrap(),
-        model: Model::default(),
-        batches: 0,
-    };
-    for round in 0..t.initial_batches {
-        flush_batch(&mut engine, round, t.keys, t.batch);
-    }
+    let engine = new_engine(&source, t.initial_batches, t.keys, t.batch);
     let engine = Arc::new(Mutex::new(engine));
     let lock = EngineLock::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -427,14 +434,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("s.couch");
     let target = dir.path().join("t.couch");
-    let mut engine = Engine {
-        db: Db::open(&source, OpenOptions::create()).unwrap(),
-        model: Model::default(),
-        batches: 0,
-    };
-    for round in 0..20 {
-        flush_batch(&mut engine, round, 2000, 200);
-    }
+    let engine = new_engine(&source, 20, 2000, 200);
     let before = std::fs::read(&source).unwrap();
     let lock = EngineLock::default();
     for fail_in in [Phase::Compacting, Phase::FinalReplay, Phase::Switching] {
@@ -484,14 +484,7 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
 fn an_existing_target_is_refused_and_never_removed() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("s.couch");
-    let mut engine = Engine {
-        db: Db::open(&source, OpenOptions::create()).unwrap(),
-        model: Model::default(),
-        batches: 0,
-    };
-    for round in 0..10 {
-        flush_batch(&mut engine, round, 1000, 100);
-    }
+    let engine = new_engine(&source, 10, 1000, 100);
     let before = std::fs::read(&source).unwrap();
     let unrelated = dir.path().join("notes.txt");
     std::fs::write(&unrelated, b"not a database").unwrap();
@@ -592,14 +585,7 @@ fn paced_holds_neither_sync_nor_write_out_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
-    let mut engine = Engine {
-        db: Db::open(&source, OpenOptions::create()).unwrap(),
-        model: Model::default(),
-        batches: 0,
-    };
-    for round in 0..20 {
-        flush_batch(&mut engine, round, 5000, 200);
-    }
+    let engine = new_engine(&source, 20, 5000, 200);
     let engine = Mutex::new(engine);
     let locked = Arc::new(AtomicBool::new(false));
     let syncs_locked = Arc::new(AtomicU64::new(0));
