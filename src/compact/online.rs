@@ -31,7 +31,8 @@
 //! copy instead of a compression, at the cost of larger nodes in the compacted file.
 //! A paced hold's appends stay in memory; they are written out, and made durable on
 //! another thread, after the lock is released, so a paced hold makes no system call
-//! to write and no fsync. Only the final hold writes and fsyncs its delta.
+//! to write and no fsync. The final hold's delta is written out by another thread as
+//! it is replayed; the final commit waits for that and fsyncs.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -121,8 +122,8 @@ pub struct OnlineStats {
     /// How long the lock was held at the end (final replay, commit and switch).
     pub lock_hold: Duration,
     /// Of that hold: the final replay, making the target durable (waiting for the
-    /// background fsync of the earlier rounds, then the commit's own fsync) and the
-    /// engine's switch callback.
+    /// background fsync of the earlier rounds and for the write-out thread, then the
+    /// commit's fsync) and the engine's switch callback.
     pub final_replay: Duration,
     /// See `final_replay`.
     pub final_commit: Duration,
@@ -517,7 +518,6 @@ fn final_round(
         Span {
             after_seq: Some(rounds.replayed_seq),
             max_docs: None,
-            commit: false,
         },
     )?;
     stats.final_replay = started.elapsed();
@@ -561,7 +561,6 @@ fn paced_round(
         Span {
             after_seq: Some(rounds.replayed_seq),
             max_docs: Some(docs),
-            commit: false,
         },
     )?;
     target.borrow_mut().set_literal_nodes(false)?;
@@ -799,12 +798,11 @@ impl ReplayRate {
     }
 }
 
-/// Which part of the backlog a replay step covers, and whether it commits.
+/// Which part of the backlog a replay step covers.
 #[derive(Debug, Default, Clone, Copy)]
 struct Span {
     after_seq: Option<u64>,
     max_docs: Option<u64>,
-    commit: bool,
 }
 
 fn replay_step(
@@ -841,11 +839,11 @@ fn replay_step(
         ReplayOptions {
             flush_threshold,
             progress: report,
-            skip_commit: !span.commit,
+            // No step commits: the final round commits the target itself, after its
+            // replay, once what it wrote is out.
+            skip_commit: true,
             after_seq: span.after_seq,
             max_docs: span.max_docs,
-            // The engine switches to the target only after the final commit returns.
-            unpublished_target: true,
             ..Default::default()
         },
     )
