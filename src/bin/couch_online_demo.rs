@@ -20,7 +20,7 @@ use parking_lot::{ArcMutexGuard, MutexGuard, RawMutex};
 
 const USAGE: &str = "\
 usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|offline]
-                         [--rate-limit MIB_PER_SEC]
+                         [--rate-limit MIB_PER_SEC] [--cold]
 
   --sizes N,..  sizes in MiB of the databases compacted online (default 100,300);
                 the offline compaction runs at the first size
@@ -30,7 +30,10 @@ usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|of
   --only MODE   run only the online or only the offline compaction
   --rate-limit N  hold the online compaction's work outside the lock to N MiB/s
                 (default 0: as fast as it can, to show the lock holds at full speed;
-                the library's own default is 16 MiB/s, shared by all compactions)";
+                the library's own default is 16 MiB/s, shared by all compactions)
+  --cold        drop the OS page cache (clean pages) just before each compaction, so it
+                and the flusher read the files from disk (Linux, needs root; an error
+                otherwise)";
 
 const BATCH: usize = 1000;
 const BODY: usize = 1024;
@@ -207,7 +210,18 @@ fn switch_to(engine: &Mutex<Engine>, compacted: &Path, source: &Path) -> couchst
     Ok(())
 }
 
-fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
+/// Drops the clean pages of the OS page cache (Linux, root), for a compaction that
+/// starts cold.
+fn drop_page_cache() -> couchstore::Result<()> {
+    std::fs::write("/proc/sys/vm/drop_caches", "1").map_err(|e| {
+        eprintln!(
+            "couch_online_demo: --cold: cannot drop the page cache ({e}); it needs root on Linux"
+        );
+        Error::Write
+    })
+}
+
+fn run(dir: &Path, size_mb: u64, online: bool, cold: bool) -> couchstore::Result<Row> {
     let source = dir.join(if online {
         "online.couch"
     } else {
@@ -228,6 +242,10 @@ fn run(dir: &Path, size_mb: u64, online: bool) -> couchstore::Result<Row> {
         std::thread::spawn(move || flusher(e, l, keys, s))
     };
     std::thread::sleep(Duration::from_secs(2)); // the flusher's baseline
+    if cold {
+        drop_page_cache()?;
+        println!("page cache dropped: the compaction starts cold");
+    }
     let t = Instant::now();
     let mut row = Row {
         size_mb: size as f64 / 1048576.0,
@@ -440,6 +458,7 @@ fn main() -> std::process::ExitCode {
     let mut dir: Option<PathBuf> = None;
     let mut modes = vec![true, false];
     let mut rate_mib: Option<u64> = Some(0);
+    let mut cold = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -447,6 +466,7 @@ fn main() -> std::process::ExitCode {
             "--full" => sizes = Some(vec![100, 300, 1024]),
             "--dir" => dir = it.next().map(PathBuf::from),
             "--rate-limit" => rate_mib = it.next().and_then(|n| n.parse().ok()),
+            "--cold" => cold = true,
             "--only" => match it.next().map(String::as_str) {
                 Some("online") => modes = vec![true],
                 Some("offline") => modes = vec![false],
@@ -487,7 +507,7 @@ fn main() -> std::process::ExitCode {
     }
     let mut rows = Vec::new();
     for (size_mb, online) in runs {
-        match run(&tmp.0, size_mb, online) {
+        match run(&tmp.0, size_mb, online, cold) {
             Ok(row) => rows.push(row),
             Err(e) => {
                 eprintln!("couch_online_demo: {}", couchstore::capi::codes::report(&e));
