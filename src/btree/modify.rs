@@ -117,9 +117,9 @@ impl Piece<'_> {
 }
 
 /// What a node under construction holds, in key order: single items, or runs of an
-/// existing leaf's items, which are copied as they are encoded there (a leaf rewritten
-/// for a few changes keeps most of its items, and copying them in runs costs a copy,
-/// not an encoding, per item).
+/// existing node's items (a leaf's untouched entries, an interior node's pointers to
+/// untouched children), copied as they are encoded there: a node rewritten for a few
+/// changes keeps most of its items, and a run costs a copy, not an encoding, per item.
 enum Entry<'n> {
     Item(Piece<'n>, Piece<'n>),
     /// The `count` encoded items `raw[start..end]` (`raw`: a leaf's items; None: the
@@ -155,7 +155,7 @@ struct Cut {
 
 /// A node under construction: items accumulate, and full nodes are written out as the
 /// splitting rule allows, their pointers collected in `written`. Methods that may write
-/// take `base`, the node whose items a run without bytes of its own ([`Entry::Run`]) refers to.
+/// take `base`, the node a run without bytes of its own ([`Entry::Run`]) refers to.
 struct NodeBuilder<'n> {
     kind: NodeKind,
     entries: Vec<Entry<'n>>,
@@ -520,7 +520,7 @@ fn descend<'p>(
             continue;
         };
         let (key, value) = item?;
-        let item_start = frame.offset.max(1);
+        let item_start = frame.offset;
         frame.offset = reader.offset(bytes);
         // Actions up to this child's largest key go to it; the last child also takes
         // every action beyond.

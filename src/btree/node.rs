@@ -73,18 +73,6 @@ impl Node {
     pub fn kind(&self) -> NodeKind {
         self.items().kind()
     }
-
-    /// The node's items in a vector sized for them up front (a node is rewritten item by
-    /// item, and growing the vector as it fills costs more than reading the items).
-    pub fn item_vec(&self) -> Result<Vec<(&[u8], &[u8])>> {
-        // Items are at least a few dozen bytes in every index; a little slack is cheaper
-        // than a reallocation.
-        let mut items = Vec::with_capacity(self.bytes().len() / 24 + 4);
-        for item in self.items() {
-            items.push(item?);
-        }
-        Ok(items)
-    }
 }
 
 /// Reads the node at `pos`. Children are always written before their parents, so a

@@ -54,24 +54,9 @@ impl<'r> NodeSink<'r> {
         kind: NodeKind,
         items: &[(K, V)],
     ) -> Result<NodePointer> {
-        self.write_items(
-            file,
-            kind,
-            items.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
-        )
-    }
-
-    /// [`NodeSink::write`] from an iterator over the items, so a caller need not
-    /// collect them.
-    pub fn write_items<'i>(
-        &mut self,
-        file: &mut CouchFile,
-        kind: NodeKind,
-        items: impl Iterator<Item = (&'i [u8], &'i [u8])>,
-    ) -> Result<NodePointer> {
         self.write_node(file, kind, |writer| {
             for (k, v) in items {
-                writer.push(k, v)?;
+                writer.push(k.as_ref(), v.as_ref())?;
             }
             Ok(())
         })

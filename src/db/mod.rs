@@ -188,8 +188,9 @@ impl Db {
     /// Keeps appends in memory (up to `limit` bytes) until the next commit or
     /// [`Db::sync_data`], instead of writing them out as they come; None goes back to
     /// normal buffering (what is pending stays until the next write-out). Reads see the
-    /// pending bytes all the same; nothing is durable before it is written out. The online driver does this for its target while
-    /// it paces the flusher, so its holds of the engine's lock copy nothing into the OS.
+    /// pending bytes all the same; nothing is durable before it is written out. The
+    /// online driver does this for its target while it paces the flusher, so its holds
+    /// of the engine's lock copy nothing into the OS.
     pub fn set_deferred_writes(&mut self, limit: Option<usize>) -> Result<()> {
         self.file
             .as_mut()
