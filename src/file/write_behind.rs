@@ -5,14 +5,23 @@
 //! Buffers are handed over in file order and written in that order. Until the writer is
 //! settled (before any fsync, rollback or close), a buffer handed over is kept for reads
 //! of its bytes, which may not be in the file yet.
+//!
+//! Whenever the writer catches up with a good amount written since its last fsync, it
+//! fsyncs ([`SYNC_AHEAD`]): the caller's own fsync after settling then has only the
+//! tail to make durable (on the disks measured, an fsync costs about 0.4 ms plus 0.6 ms
+//! per MiB it writes back, and the final round's delta is a few MiB).
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
+
+/// Bytes written since the last fsync for which the writer, once it has caught up,
+/// fsyncs before it waits for more.
+pub const SYNC_AHEAD: u64 = 512 * 1024;
 
 /// A writer thread and the buffers handed to it.
 #[derive(Debug)]
@@ -34,14 +43,28 @@ impl WriteBehind {
         let thread = std::thread::Builder::new()
             .name("couchstore-write-behind".into())
             .spawn(move || -> io::Result<()> {
-                for (pos, buf) in receiver {
+                let mut unsynced = 0u64;
+                loop {
+                    let (pos, buf) = match receiver.try_recv() {
+                        Ok(job) => job,
+                        Err(TryRecvError::Empty) if unsynced >= SYNC_AHEAD => {
+                            file.sync_data()?;
+                            unsynced = 0;
+                            continue;
+                        }
+                        Err(TryRecvError::Empty) => match receiver.recv() {
+                            Ok(job) => job,
+                            Err(_) => return Ok(()),
+                        },
+                        Err(TryRecvError::Disconnected) => return Ok(()),
+                    };
                     file.write_all_at(&buf, pos)?;
                     let end = pos + buf.len() as u64;
+                    unsynced += buf.len() as u64;
                     // Dropped first, so the handle can take the buffer back.
                     drop(buf);
                     progress.store(end, Ordering::Release);
                 }
-                Ok(())
             })?;
         Ok(WriteBehind {
             sender: Some(sender),
