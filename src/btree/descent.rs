@@ -12,6 +12,7 @@
 //! is bounded by the file's size, whatever the bytes say.
 
 use super::node::{Node, read_node};
+use super::prefetch::Prefetched;
 use super::{SkipLog, Step};
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
@@ -47,6 +48,25 @@ impl Descent {
             return Err(Error::Corrupt);
         }
         read_node(file, pos, below)
+    }
+
+    /// [`Descent::read`], taking the node from `prefetched` when the prefetcher has
+    /// read it (the same rules apply to it).
+    pub fn read_with(
+        &self,
+        file: &CouchFile,
+        prefetched: Option<&Prefetched>,
+        pos: u64,
+        below: u64,
+        depth: usize,
+    ) -> Result<Node> {
+        if depth > self.max_depth || pos >= below {
+            return Err(Error::Corrupt);
+        }
+        match prefetched.and_then(|p| p.take(pos)) {
+            Some(node) => Ok(node),
+            None => read_node(file, pos, below),
+        }
     }
 
     /// The child an interior item's value points at: well-formed and before `parent`.

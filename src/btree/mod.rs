@@ -13,13 +13,14 @@ pub mod modify;
 
 pub mod node;
 pub mod node_sink;
+pub mod prefetch;
 pub mod reduce;
 pub mod walk;
 
 pub use builder::TreeBuilder;
 pub use iter::{KeyRange, iterate};
 pub use lookup::lookup_sorted;
-pub use modify::{Action, ModifyPlan, modify};
+pub use modify::{Action, ModifyPlan, modify, modify_with};
 
 pub use node::{Node, NodeSizes, read_node};
 pub use reduce::{ByIdReducer, BySeqReducer, LocalReducer, Reducer};

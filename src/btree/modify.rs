@@ -19,6 +19,7 @@ use super::ExistingEntry;
 use super::descent::Descent;
 use super::node::{Node, NodeSizes};
 use super::node_sink::{NodeSink, item_size, pointer_value};
+use super::prefetch::Prefetched;
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
@@ -89,6 +90,8 @@ struct Ctx<'a> {
     sizes: NodeSizes,
     /// Called with (key, old value) for every action that meets an existing key.
     on_existing: &'a mut ExistingEntry<'a>,
+    /// Nodes another thread read ahead for this plan.
+    prefetched: Option<&'a Prefetched>,
 }
 
 /// Nodes written, each with the largest key it holds.
@@ -123,12 +126,13 @@ impl Piece<'_> {
 enum Entry<'n> {
     Item(Piece<'n>, Piece<'n>),
     /// The `count` encoded items `raw[start..end]` (`raw`: a leaf's items; None: the
-    /// node the builder rewrites, its `base`).
+    /// node the builder rewrites, its `base`), the last of them at `last`.
     Run {
         raw: Option<&'n [u8]>,
         start: usize,
         end: usize,
         count: usize,
+        last: usize,
     },
 }
 
@@ -206,26 +210,70 @@ impl<'n> NodeBuilder<'n> {
         start: usize,
         end: usize,
     ) -> Result<()> {
+        self.join_run(raw, start, end, 1, start);
+        self.split_if_full(ctx, base)
+    }
+
+    /// Adds the `count` items encoded at `raw[start..end]`, the last at `last` (`raw`
+    /// as for [`NodeBuilder::push_encoded`]): at once when they fit under the threshold
+    /// (no split can fall among them), item by item otherwise.
+    fn push_run(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        base: &[u8],
+        raw: Option<&'n [u8]>,
+        run: RunSpan,
+    ) -> Result<()> {
+        if run.count == 0 {
+            return Ok(());
+        }
+        if self.size + (run.end - run.start) <= ctx.sizes.for_kind(self.kind) {
+            self.join_run(raw, run.start, run.end, run.count, run.last);
+            return Ok(());
+        }
+        let bytes = raw.unwrap_or(base);
+        let mut reader = NodeReader::encoded_items(self.kind, &bytes[run.start..run.end]);
+        let mut at = run.start;
+        while at < run.end {
+            let (k, v) = reader.next().ok_or(Error::Corrupt)??;
+            let next = at + item_size(k, v);
+            self.push_encoded(ctx, base, raw, at, next)?;
+            at = next;
+        }
+        Ok(())
+    }
+
+    /// Appends encoded items to the entries, extending the last run when they follow it.
+    fn join_run(
+        &mut self,
+        raw: Option<&'n [u8]>,
+        start: usize,
+        end: usize,
+        items: usize,
+        last_item: usize,
+    ) {
         self.size += end - start;
-        self.count += 1;
+        self.count += items;
         match self.entries.last_mut() {
             Some(Entry::Run {
                 raw: r,
                 end: e,
                 count,
+                last,
                 ..
             }) if same_bytes(*r, raw) && *e == start => {
                 *e = end;
-                *count += 1;
+                *count += items;
+                *last = last_item;
             }
             _ => self.entries.push(Entry::Run {
                 raw,
                 start,
                 end,
-                count: 1,
+                count: items,
+                last: last_item,
             }),
         }
-        self.split_if_full(ctx, base)
     }
 
     /// The splitting rule: once a node holds more than 3 items and exceeds the
@@ -328,6 +376,7 @@ impl<'n> NodeBuilder<'n> {
                         start,
                         end,
                         count,
+                        ..
                     } => w.push_encoded(&raw.unwrap_or(base)[*start..*end], *count),
                 }
             }
@@ -352,10 +401,31 @@ impl<'n> NodeBuilder<'n> {
     /// Writes what is left and returns every node written, in key order.
     fn finish(mut self, ctx: &mut Ctx<'_>, base: &[u8]) -> Result<Written> {
         if self.count > 0 {
-            let cut = self.cut(base, |_, _| true)?;
+            let cut = self.cut_all(base)?;
             self.write(ctx, base, cut)?;
         }
         Ok(self.written)
+    }
+
+    /// The cut that takes every entry: what [`NodeBuilder::cut`] would find, from the
+    /// running totals and the last item alone.
+    fn cut_all(&self, base: &[u8]) -> Result<Cut> {
+        let last_key = match self.entries.last() {
+            None => Vec::new(),
+            Some(Entry::Item(k, _)) => k.bytes().to_vec(),
+            Some(Entry::Run { raw, end, last, .. }) => {
+                let bytes = raw.unwrap_or(base);
+                let mut reader = NodeReader::encoded_items(self.kind, &bytes[*last..*end]);
+                reader.next().ok_or(Error::Corrupt)??.0.to_vec()
+            }
+        };
+        Ok(Cut {
+            entries: self.entries.len(),
+            partial: None,
+            size: self.size,
+            items: self.count,
+            last_key,
+        })
     }
 }
 
@@ -379,6 +449,20 @@ pub fn modify(
     sizes: NodeSizes,
     on_existing: &mut ExistingEntry<'_>,
 ) -> Result<Option<NodePointer>> {
+    modify_with(file, root, plan, reducer, sizes, on_existing, None)
+}
+
+/// [`modify`], taking the nodes it reads from `prefetched` where another thread read
+/// them ahead (see [`super::prefetch`]).
+pub fn modify_with(
+    file: &mut CouchFile,
+    root: Option<&NodePointer>,
+    plan: &ModifyPlan<'_>,
+    reducer: &dyn Reducer,
+    sizes: NodeSizes,
+    on_existing: &mut ExistingEntry<'_>,
+    prefetched: Option<&Prefetched>,
+) -> Result<Option<NodePointer>> {
     if plan.is_empty() {
         return Ok(root.cloned());
     }
@@ -388,13 +472,14 @@ pub fn modify(
         sink: NodeSink::new(reducer),
         sizes,
         on_existing,
+        prefetched,
     };
     // A virtual parent above the root collects what the root turns into.
     let mut top = NodeBuilder::new(NodeKind::Interior);
     match root {
         Some(root) => {
             let below = ctx.file.end();
-            let node = descent.read(ctx.file, root.pos, below, 1)?;
+            let node = descent.read_with(ctx.file, ctx.prefetched, root.pos, below, 1)?;
             let mut path = Vec::new();
             enter(&mut ctx, node, 1, plan.actions(), &mut path, &mut top, &[])?;
             descend(&mut ctx, &descent, &mut path, &mut top)?;
@@ -527,7 +612,7 @@ fn descend<'p>(
         let n = if frame.offset == bytes.len() {
             frame.rest.len()
         } else {
-            frame.rest.partition_point(|a| a.key() <= key)
+            count_up_to(frame.rest, key, Action::key)
         };
         let (mine, later) = frame.rest.split_at(n);
         frame.rest = later;
@@ -541,7 +626,7 @@ fn descend<'p>(
         }
         let child = descent.child(value, frame.node.pos)?;
         let depth = frame.depth + 1;
-        let node = descent.read(ctx.file, child.pos, frame.node.pos, depth)?;
+        let node = descent.read_with(ctx.file, ctx.prefetched, child.pos, frame.node.pos, depth)?;
         if node.kind() == NodeKind::Leaf {
             enter(
                 ctx,
@@ -559,6 +644,18 @@ fn descend<'p>(
     Ok(())
 }
 
+/// How many of the sorted `items` have keys up to `key`: a galloping search from the
+/// front, as a child usually takes none or a few of the actions left.
+pub(crate) fn count_up_to<T>(items: &[T], key: &[u8], key_of: impl Fn(&T) -> &[u8]) -> usize {
+    let mut hi = 1;
+    while hi <= items.len() && key_of(&items[hi - 1]) <= key {
+        hi *= 2;
+    }
+    let lo = hi / 2;
+    let hi = hi.min(items.len() + 1) - 1;
+    lo + items[lo..hi].partition_point(|i| key_of(i) <= key)
+}
+
 /// An interior node without items is not something a writer produces.
 fn frame_was_empty(node: &Node) -> bool {
     node.bytes().len() <= 1
@@ -574,11 +671,20 @@ fn merge_leaf<'n>(
 ) -> Result<()> {
     let mut actions = actions.iter().peekable();
     let mut reader = NodeReader::encoded_items(NodeKind::Leaf, raw);
+    // The untouched items since the last action, pushed as one run when the next
+    // action (or the end) is met.
+    let mut run = RunSpan::default();
     let mut end = 0;
     while let Some(item) = reader.next() {
         let (key, old) = item?;
         let start = end;
         end = reader.offset(raw);
+        if actions.peek().is_none_or(|a| a.key() > key) {
+            run.add(start, end);
+            continue;
+        }
+        builder.push_run(ctx, &[], Some(raw), run)?;
+        run = RunSpan::at(end);
         while let Some(action) = actions.next_if(|a| a.key() < key) {
             apply(ctx, builder, action)?;
         }
@@ -587,13 +693,49 @@ fn merge_leaf<'n>(
                 (ctx.on_existing)(key, old)?;
                 apply(ctx, builder, action)?;
             }
-            None => builder.push_encoded(ctx, &[], Some(raw), start, end)?,
+            None => run = RunSpan::at(start).with(start, end),
         }
     }
+    builder.push_run(ctx, &[], Some(raw), run)?;
     for action in actions {
         apply(ctx, builder, action)?;
     }
     Ok(())
+}
+
+/// Consecutive encoded items of a node: `start..end`, `count` of them, the last at
+/// `last`.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunSpan {
+    start: usize,
+    end: usize,
+    count: usize,
+    last: usize,
+}
+
+impl RunSpan {
+    /// An empty run starting at `at`.
+    fn at(at: usize) -> Self {
+        RunSpan {
+            start: at,
+            end: at,
+            count: 0,
+            last: at,
+        }
+    }
+
+    /// The run with the item `start..end` (which follows it) added.
+    fn with(mut self, start: usize, end: usize) -> Self {
+        self.add(start, end);
+        self
+    }
+
+    fn add(&mut self, start: usize, end: usize) {
+        debug_assert_eq!(start, self.end);
+        self.end = end;
+        self.count += 1;
+        self.last = start;
+    }
 }
 
 fn apply<'n>(
@@ -604,5 +746,26 @@ fn apply<'n>(
     match action {
         Action::Insert(k, v) => builder.push(ctx, &[], Piece::Borrowed(k), Piece::Borrowed(v)),
         Action::Remove(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_up_to;
+
+    #[test]
+    fn count_up_to_agrees_with_partition_point() {
+        let keys: Vec<Vec<u8>> = (0..40u8).map(|k| vec![k * 2]).collect();
+        for len in 0..keys.len() {
+            let items = &keys[..len];
+            for probe in 0..90u8 {
+                let expected = items.partition_point(|k| k.as_slice() <= [probe].as_slice());
+                assert_eq!(
+                    count_up_to(items, &[probe], |k| k),
+                    expected,
+                    "{len} {probe}"
+                );
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use crate::error::{Error, Result};
 use crate::file::{AccessTag, CouchFile};
 use crate::format::compression::decompress_into;
@@ -27,6 +29,11 @@ enum NodeData {
 
 /// Buffers kept for reuse per thread: about the depth of a tree, times a few trees.
 const POOL_SIZE: usize = 32;
+/// Buffers kept for any thread: a thread that reads nodes another one drops (a
+/// prefetcher, see [`super::prefetch`]) takes them from here.
+const SHARED_POOL_SIZE: usize = 512;
+/// Larger buffers (from nodes far above the default size) are not kept there.
+const SHARED_BUFFER_MAX: usize = 64 * 1024;
 
 thread_local! {
     // The chunk as read, reused for every node.
@@ -34,18 +41,29 @@ thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
+static SHARED_POOL: Mutex<Vec<Vec<u8>>> = parking_lot::const_mutex(Vec::new());
+
 fn pooled_buffer() -> Vec<u8> {
-    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+    POOL.with(|p| p.borrow_mut().pop())
+        .or_else(|| SHARED_POOL.lock().pop())
+        .unwrap_or_default()
 }
 
 fn return_buffer(buf: Vec<u8>) {
-    // During thread teardown the pool may be gone; the buffer is then simply freed.
+    let mut buf = Some(buf);
+    // During thread teardown the thread's pool may be gone: the shared one takes it.
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < POOL_SIZE {
-            p.push(buf);
+            p.extend(buf.take());
         }
     });
+    if let Some(buf) = buf.filter(|b| b.capacity() <= SHARED_BUFFER_MAX) {
+        let mut shared = SHARED_POOL.lock();
+        if shared.len() < SHARED_POOL_SIZE {
+            shared.push(buf);
+        }
+    }
 }
 
 impl Drop for Node {
@@ -61,6 +79,17 @@ impl Node {
         match &self.data {
             NodeData::Shared(d) => d,
             NodeData::Pooled(d) => d,
+        }
+    }
+
+    /// A second handle on the node when its bytes are shared (interior nodes are).
+    pub(crate) fn share(&self) -> Option<Node> {
+        match &self.data {
+            NodeData::Shared(d) => Some(Node {
+                pos: self.pos,
+                data: NodeData::Shared(d.clone()),
+            }),
+            NodeData::Pooled(_) => None,
         }
     }
 

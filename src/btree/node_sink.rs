@@ -73,6 +73,7 @@ impl<'r> NodeSink<'r> {
     ) -> Result<NodePointer> {
         let mut writer = NodeWriter::new(kind, std::mem::take(&mut self.plain));
         let filled = fill(&mut writer);
+        let items = writer.len() as u64;
         self.plain = writer.finish();
         filled?;
         self.compressed.clear();
@@ -96,7 +97,10 @@ impl<'r> NodeSink<'r> {
             }
         });
         let (reduce, children_size) = match kind {
-            NodeKind::Leaf => (self.reducer.reduce(&mut values)?, 0),
+            NodeKind::Leaf => match self.reducer.reduce_count(items) {
+                Some(reduce) => (reduce?, 0),
+                None => (self.reducer.reduce(&mut values)?, 0),
+            },
             NodeKind::Interior => {
                 // One pass: sizes are summed as the reduce values go to the reducer; a
                 // value that does not parse ends the pass and is reported.

@@ -11,6 +11,11 @@ pub trait Reducer {
     fn reduce(&self, values: &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>>;
     /// Summarises child reduce values.
     fn rereduce(&self, reduces: &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>>;
+    /// The reduce of a leaf of `items` entries, for a function that depends on their
+    /// number alone (None: it needs the values, see [`Reducer::reduce`]).
+    fn reduce_count(&self, _items: u64) -> Option<Result<Vec<u8>>> {
+        None
+    }
 }
 
 /// By-id: live count, deleted count, total body size.
@@ -51,6 +56,10 @@ impl Reducer for BySeqReducer {
         Ok(BySeqReduce { count }.encode()?.to_vec())
     }
 
+    fn reduce_count(&self, items: u64) -> Option<Result<Vec<u8>>> {
+        Some(BySeqReduce { count: items }.encode().map(|r| r.to_vec()))
+    }
+
     fn rereduce(&self, reduces: &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>> {
         let mut count = 0u64;
         for raw in reduces {
@@ -73,5 +82,9 @@ impl Reducer for LocalReducer {
 
     fn rereduce(&self, _: &mut dyn Iterator<Item = &[u8]>) -> Result<Vec<u8>> {
         Ok(Vec::new())
+    }
+
+    fn reduce_count(&self, _items: u64) -> Option<Result<Vec<u8>>> {
+        Some(Ok(Vec::new()))
     }
 }

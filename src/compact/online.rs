@@ -368,7 +368,12 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         let hold_started = Instant::now();
         let (end_pos, end_seq, decision) =
             rounds.decide(&mut src, &mut stats, budget, finish_within)?;
-        target.borrow_mut().set_literal_nodes(true)?;
+        {
+            // The flusher waits: nodes as literals, and the second core reads ahead.
+            let mut t = target.borrow_mut();
+            t.set_literal_nodes(true)?;
+            t.set_prefetch(true)?;
+        }
         let Hold::Paced { docs } = decision else {
             // The final delta must be written before its fsync: another thread writes it
             // out as it is replayed.
@@ -563,7 +568,11 @@ fn paced_round(
             max_docs: Some(docs),
         },
     )?;
-    target.borrow_mut().set_literal_nodes(false)?;
+    {
+        let mut t = target.borrow_mut();
+        t.set_literal_nodes(false)?;
+        t.set_prefetch(false)?;
+    }
     rounds.rate = ReplayRate {
         docs: r.docs,
         time: round_started.elapsed(),

@@ -217,6 +217,17 @@ impl Db {
         Ok(())
     }
 
+    /// While `on` is set, each batch of at least a few dozen documents has another
+    /// thread read ahead the index nodes it rewrites (OS files only): for writes an
+    /// engine waits for while a core is idle.
+    pub fn set_prefetch(&mut self, on: bool) -> Result<()> {
+        self.file
+            .as_mut()
+            .ok_or(Error::FileClosed)?
+            .set_prefetch(on);
+        Ok(())
+    }
+
     /// The file's backend, while the file is open.
     pub(crate) fn backend(&self) -> Option<&dyn Backend> {
         self.file.as_ref().map(CouchFile::backend)

@@ -4,8 +4,13 @@ use std::borrow::Cow;
 
 use super::options::{CONTENT_META_COMPRESSED, SaveOptions};
 use super::{Db, DocInfo, LocalDoc};
-use crate::btree::{Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify};
+use crate::btree::prefetch::{self, NodeSender};
+use crate::btree::{
+    Action, ByIdReducer, BySeqReducer, LocalReducer, ModifyPlan, modify, modify_with,
+};
 use crate::error::{Error, Result};
+use crate::file::CouchFile;
+use crate::format::NodePointer;
 use crate::format::bits::{MAX_KEY_LEN, MAX_U48, MAX_VALUE_LEN};
 use crate::format::by_id;
 use crate::format::by_seq;
@@ -182,8 +187,7 @@ impl Db {
     ) -> Result<()> {
         let file = self.file.as_mut().ok_or(Error::FileClosed)?;
         // The last copy of a repeated id wins: keep the highest batch index per id.
-        let mut order: Vec<usize> = (0..infos.len()).collect();
-        order.sort_by(|&a, &b| infos[a].id.cmp(&infos[b].id).then(b.cmp(&a)));
+        let mut order = sorted_by_id(infos);
         order.dedup_by(|later, earlier| infos[*later].id == infos[*earlier].id);
 
         // The by-id values, encoded back to back in one buffer the actions borrow from.
@@ -209,34 +213,57 @@ impl Db {
             Some(_) => vec![None; order.len()],
             None => Vec::new(),
         };
-        let mut cursor = 0usize;
-        let new_id_root = modify(
-            file,
-            self.header.by_id_root.as_ref(),
-            &id_plan,
-            &ByIdReducer,
-            self.options.node_sizes,
-            &mut |key, old| {
-                while infos[order[cursor]].id.as_slice() != key {
-                    cursor += 1;
-                }
-                old_seqs[cursor] = Some(by_id::ByIdValue::decode(old)?.db_seq);
-                if let Some(slot) = olds.get_mut(cursor) {
-                    *slot = Some(DocInfo::from_by_id(key, old)?);
-                }
-                Ok(())
-            },
-        )?;
-        let mut seq_bytes = Vec::new();
-        let seq_plan = seq_plan(infos, &order, &old_seqs, &mut seq_bytes)?;
-        let new_seq_root = modify(
-            file,
-            self.header.by_seq_root.as_ref(),
-            &seq_plan,
-            &BySeqReducer,
-            self.options.node_sizes,
-            &mut |_, _| Ok(()),
-        )?;
+        let reader = if file.prefetches() && order.len() >= PREFETCH_MIN_DOCS {
+            file.concurrent_reader()
+        } else {
+            None
+        };
+        let (id_root, seq_root) = (&self.header.by_id_root, &self.header.by_seq_root);
+        let sizes = self.options.node_sizes;
+        let (new_id_root, new_seq_root) = std::thread::scope(|scope| -> Result<_> {
+            let prefetched = reader.map(|reader| {
+                let (id_sender, id_nodes) = prefetch::channel();
+                let (seq_sender, seq_nodes) = prefetch::channel();
+                let order = &order;
+                scope.spawn(move || {
+                    read_ahead(
+                        &reader, infos, order, id_root, seq_root, id_sender, seq_sender,
+                    )
+                });
+                (id_nodes, seq_nodes)
+            });
+            let mut cursor = 0usize;
+            let new_id_root = modify_with(
+                file,
+                id_root.as_ref(),
+                &id_plan,
+                &ByIdReducer,
+                sizes,
+                &mut |key, old| {
+                    while infos[order[cursor]].id.as_slice() != key {
+                        cursor += 1;
+                    }
+                    old_seqs[cursor] = Some(by_id::ByIdValue::decode(old)?.db_seq);
+                    if let Some(slot) = olds.get_mut(cursor) {
+                        *slot = Some(DocInfo::from_by_id(key, old)?);
+                    }
+                    Ok(())
+                },
+                prefetched.as_ref().map(|p| &p.0),
+            )?;
+            let mut seq_bytes = Vec::new();
+            let seq_plan = seq_plan(infos, &order, &old_seqs, &mut seq_bytes)?;
+            let new_seq_root = modify_with(
+                file,
+                seq_root.as_ref(),
+                &seq_plan,
+                &BySeqReducer,
+                sizes,
+                &mut |_, _| Ok(()),
+                prefetched.as_ref().map(|p| &p.1),
+            )?;
+            Ok((new_id_root, new_seq_root))
+        })?;
         self.header.by_id_root = new_id_root;
         self.header.by_seq_root = new_seq_root;
         self.header.update_seq = update_seq;
@@ -323,6 +350,78 @@ impl Db {
         self.file_mut()?;
         self.header.purge_seq = purge_seq;
         Ok(())
+    }
+}
+
+/// The indexes of `infos` in order of id, a repeated id's later copies first. Ids are
+/// first compared by the 8 bytes after the prefix they all share, as one number (ids of
+/// one batch often share a long prefix), and only when those are equal as a whole.
+fn sorted_by_id(infos: &[DocInfo]) -> Vec<usize> {
+    let common = match infos.split_first() {
+        None => 0,
+        Some((first, rest)) => rest.iter().fold(first.id.len(), |n, d| {
+            n.min(
+                first
+                    .id
+                    .iter()
+                    .zip(&d.id)
+                    .take_while(|(a, b)| a == b)
+                    .count(),
+            )
+        }),
+    };
+    let mut keyed: Vec<(u64, usize)> = infos
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut window = [0u8; 8];
+            let tail = &d.id[common..];
+            let n = tail.len().min(8);
+            window[..n].copy_from_slice(&tail[..n]);
+            (u64::from_be_bytes(window), i)
+        })
+        .collect();
+    keyed.sort_unstable_by(|&(ka, a), &(kb, b)| {
+        ka.cmp(&kb)
+            .then_with(|| infos[a].id.cmp(&infos[b].id))
+            .then(b.cmp(&a))
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Batches smaller than this are not worth a prefetching thread.
+const PREFETCH_MIN_DOCS: usize = 32;
+
+/// The prefetching thread of [`Db::apply_entries`]: reads ahead the by-id nodes on the
+/// batch's paths, finds there the sequences the batch replaces, then reads ahead the
+/// by-seq nodes on the paths of those and the new sequences (the keys of the by-seq
+/// plan, see [`seq_plan`]).
+fn read_ahead(
+    reader: &CouchFile,
+    infos: &[DocInfo],
+    order: &[usize],
+    id_root: &Option<NodePointer>,
+    seq_root: &Option<NodePointer>,
+    id_sender: NodeSender,
+    seq_sender: NodeSender,
+) {
+    let mut seqs: Vec<u64> = Vec::with_capacity(order.len() * 2);
+    if let Some(root) = id_root {
+        let ids: Vec<&[u8]> = order.iter().map(|&i| infos[i].id.as_slice()).collect();
+        prefetch::walk(reader, root, &ids, &id_sender, &mut |_, old| {
+            if let Ok(old) = by_id::ByIdValue::decode(old) {
+                seqs.push(old.db_seq);
+            }
+        });
+    }
+    drop(id_sender);
+    if let Some(root) = seq_root {
+        seqs.extend(order.iter().map(|&i| infos[i].db_seq));
+        seqs.sort_unstable();
+        seqs.dedup();
+        let keys: Vec<[u8; by_seq::KEY_LEN]> =
+            seqs.iter().map(|&s| by_seq::encode_key(s)).collect();
+        prefetch::walk(reader, root, &keys, &seq_sender, &mut |_, _| {});
     }
 }
 
@@ -436,5 +535,32 @@ fn validate(doc: &NewDoc<'_>, options: SaveOptions) -> Result<()> {
         Err(Error::InvalidArguments)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The prefix-keyed sort orders exactly as comparing whole ids (then the later
+        /// copy of a repeated id first) does, whatever the ids share.
+        #[test]
+        fn sorted_by_id_is_the_byte_order(
+            prefix in proptest::collection::vec(any::<u8>(), 0..12),
+            tails in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..12), 0..40),
+        ) {
+            let infos: Vec<DocInfo> = tails
+                .iter()
+                .map(|t| DocInfo {
+                    id: [prefix.as_slice(), t.as_slice()].concat(),
+                    ..Default::default()
+                })
+                .collect();
+            let mut expected: Vec<usize> = (0..infos.len()).collect();
+            expected.sort_by(|&a, &b| infos[a].id.cmp(&infos[b].id).then(b.cmp(&a)));
+            prop_assert_eq!(sorted_by_id(&infos), expected);
+        }
     }
 }

@@ -82,6 +82,9 @@ pub struct CouchFile {
     cache_space: CacheSpace,
     /// Whether nodes are written as Snappy literals (fast) instead of compressed.
     literal_nodes: bool,
+    /// Whether large batched modifications read ahead on another thread (see
+    /// [`CouchFile::set_prefetch`]).
+    prefetch: bool,
     /// While set, write-outs are done by another thread (see
     /// [`CouchFile::set_write_behind`]).
     behind: Option<WriteBehind>,
@@ -104,8 +107,42 @@ impl CouchFile {
             unsynced: 0,
             cache_space: CacheSpace::fresh(),
             literal_nodes: false,
+            prefetch: false,
             behind: None,
         })
+    }
+
+    /// A read-only handle on a second descriptor of the same file, for another thread
+    /// to read what this handle has written out (chunks beyond that are a read error
+    /// there) while this one goes on appending; it shares this handle's node cache.
+    /// None when the backend is not an OS file.
+    pub fn concurrent_reader(&self) -> Option<CouchFile> {
+        let file = self.backend.sync_handle()?;
+        let in_file = self.in_file();
+        Some(CouchFile {
+            backend: Box::new(super::backend::FileBackend::new(file)),
+            policy: self.policy,
+            end: in_file,
+            flushed: in_file,
+            pending: Vec::new(),
+            buffer_limit: 0,
+            deferred: None,
+            sync_every: None,
+            unsynced: 0,
+            cache_space: self.cache_space,
+            literal_nodes: false,
+            prefetch: false,
+            behind: None,
+        })
+    }
+
+    /// Where the bytes not yet in the backend start: those handed to the write-behind
+    /// thread and not written yet, then the pending ones.
+    fn in_file(&self) -> u64 {
+        match &self.behind {
+            Some(behind) => behind.first_pending().unwrap_or(self.flushed),
+            None => self.flushed,
+        }
     }
 
     /// Fixes the checksum kind once the format is known.
@@ -152,6 +189,18 @@ impl CouchFile {
     /// Snappy either way.
     pub fn set_literal_nodes(&mut self, on: bool) {
         self.literal_nodes = on;
+    }
+
+    /// While `on` is set, a large batch of changes has another thread read ahead the
+    /// nodes it rewrites (for work the engine waits for, when a core is idle; only with
+    /// an OS file, see [`CouchFile::concurrent_reader`]).
+    pub fn set_prefetch(&mut self, on: bool) {
+        self.prefetch = on;
+    }
+
+    /// Whether large batches read ahead on another thread.
+    pub fn prefetches(&self) -> bool {
+        self.prefetch
     }
 
     /// Whether nodes are written as Snappy literals.
@@ -238,11 +287,7 @@ impl CouchFile {
         out.resize(start + len, 0);
         // Below `in_file` the bytes are in the backend; from there to `flushed` they
         // are with the write-behind thread; then pending.
-        let in_file = self
-            .behind
-            .as_ref()
-            .and_then(WriteBehind::first_pending)
-            .unwrap_or(self.flushed);
+        let in_file = self.in_file();
         let from_backend = stop.min(in_file).saturating_sub(pos) as usize;
         let mut done = 0;
         while done < from_backend {
