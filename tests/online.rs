@@ -13,6 +13,7 @@ use common::workload::{Model, ModelDoc, check_model};
 use couchstore::compact::online::{
     self, LockHook, OnlineOptions, OnlineStats, Phase, compact_online,
 };
+use couchstore::compact::rate_limit::RateLimit;
 use couchstore::db::{NewDoc, OpenOptions};
 use couchstore::{Db, Error, LocalDoc};
 
@@ -334,6 +335,24 @@ fn a_flusher_faster_than_the_compactor_still_finishes() {
         stats.most_docs_per_hold < stats.docs_replayed_paced,
         "{stats:?}"
     );
+}
+
+/// A rate limit far below what the flusher writes: the first catch-up round, slowed to
+/// it, leaves a larger backlog than it found (the flusher commits at full speed while
+/// the round waits for the limit), so the limit is lifted, the next round runs at full
+/// speed, and the compaction finishes.
+#[test]
+fn a_rate_limit_below_the_flushers_rate_is_lifted() {
+    let stats = run_with(
+        Timing {
+            backlog_batches: 10,
+            max_rounds: 10,
+            ..Timing::default()
+        },
+        |o| o.rate_limit = Some(RateLimit::new(1 << 20)),
+    );
+    assert!(stats.rate_limit_lifted, "{stats:?}");
+    assert!(stats.catch_up_rounds >= 2, "{stats:?}");
 }
 
 /// A backlog far larger than a document budget, the flusher at full speed committing 200

@@ -29,10 +29,12 @@
 //!
 //! Everything the engine waits for (holds) writes B-tree nodes as Snappy literals: a
 //! copy instead of a compression, at the cost of larger nodes in the compacted file.
-//! A paced hold's appends stay in memory; they are written out, and made durable on
-//! another thread, after the lock is released, so a paced hold makes no system call
-//! to write and no fsync. The final hold's delta is written out by another thread as
-//! it is replayed; the final commit waits for that and fsyncs.
+//! A paced hold's appends stay in memory; after the lock is released another thread
+//! writes them out and makes them durable, so a paced hold makes no system call to
+//! write and no fsync, and the driver asks for the lock again at once. The final
+//! hold's delta is written out by another thread as it is replayed; the final commit
+//! waits for that and fsyncs. While the flusher waits in a hold, a second thread reads
+//! ahead the nodes the hold rewrites.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -147,6 +149,9 @@ pub struct OnlineStats {
     pub flusher_docs_per_sec_unpaced: f64,
     /// See `flusher_docs_per_sec_unpaced`.
     pub flusher_docs_per_sec_paced: f64,
+    /// Whether the rate limit was lifted during the catch-up: the flusher wrote faster
+    /// than the rate-limited rounds could replay, so the backlog stopped shrinking.
+    pub rate_limit_lifted: bool,
     /// The whole compaction.
     pub total: Duration,
 }
@@ -205,7 +210,10 @@ pub struct OnlineOptions<'a> {
     /// writes (the snapshot's copy; catch-up rounds pause between rounds), so that
     /// compactions leave the flushers their share. By default the process-wide limit
     /// ([`RateLimit::process_wide`]) that all online compactions share; None: as fast as
-    /// it can. Holds of the lock are never slowed.
+    /// it can. Holds of the lock are never slowed. When a catch-up round under the limit
+    /// does not shrink the backlog (the flusher writes faster than the limit lets the
+    /// compaction replay), the limit is lifted for the rest of the compaction, which
+    /// would otherwise never catch up ([`OnlineStats::rate_limit_lifted`]).
     pub rate_limit: Option<RateLimit>,
 }
 
@@ -330,9 +338,9 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
     // Paced rounds, then the final one. A hold's appends stay in memory; each cycle
-    // writes them out after the lock is released and makes them durable on another
-    // thread while the driver waits for the lock again (see below), in place of
-    // periodic syncs, which would otherwise fall inside holds.
+    // hands them to another thread after the lock is released, which writes them and
+    // makes them durable while the driver waits for the lock again (see below), in
+    // place of periodic syncs, which would otherwise fall inside holds.
     target.borrow_mut().set_periodic_sync(None)?;
     target
         .borrow_mut()
@@ -343,26 +351,18 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         pacing_started: Instant::now(),
         last_end_seq: None,
         rate,
-        syncing: BackgroundSync::default(),
         drained: false,
     };
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
-        // What was replayed is made durable by another thread while this one waits for
-        // the lock (the flusher commits meanwhile), so the final commit only has its own
-        // delta to fsync. Not here on this thread: the flusher commits freely while the
-        // driver works without the lock, and pacing holds it to one commit per hold only
-        // while the driver asks for the lock again at once.
-        rounds.syncing.wait()?;
-        rounds
-            .syncing
-            .start(target.borrow_mut().flush_for_background_sync()?);
-        if rounds.drained {
-            // The last hold replayed everything there was: the next one is most likely
-            // the final, which would otherwise wait for this fsync under the lock. The
-            // flusher's one commit meanwhile takes longer than it.
-            rounds.syncing.wait()?;
-        }
+        // What the last hold replayed is handed to another thread, which writes it and
+        // makes it durable while this one asks for the lock again at once: the flusher
+        // commits meanwhile, and pacing holds it to one commit per hold only while the
+        // driver does not keep the lock waiting.
+        // After a hold that replayed everything there was, the next one is most likely
+        // the final, whose commit would otherwise wait for that write-out under the
+        // lock: make it durable here (the flusher's commit meanwhile takes longer).
+        target.borrow_mut().write_out_behind(rounds.drained)?;
         let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
         let guard = locked(&mut o.lock, &mut o.unlock);
         let hold_started = Instant::now();
@@ -457,8 +457,6 @@ struct Rounds {
     last_end_seq: Option<u64>,
     /// How fast replays ran under the lock.
     rate: ReplayRate,
-    /// The fsync of what was replayed, running while the driver waits for the lock.
-    syncing: BackgroundSync,
     /// Whether the last paced hold replayed the whole backlog it found.
     drained: bool,
 }
@@ -509,9 +507,6 @@ fn final_round(
     rounds: &mut Rounds,
     stats: &mut OnlineStats,
 ) -> Result<ReplayStats> {
-    let sync_started = Instant::now();
-    rounds.syncing.wait()?;
-    let waited = sync_started.elapsed();
     let started = Instant::now();
     let r = replay_step(
         src,
@@ -532,7 +527,7 @@ fn final_round(
         let timestamp = src.header().timestamp;
         target.borrow_mut().commit_unpublished(timestamp)?;
     }
-    stats.final_commit = waited + commit_started.elapsed();
+    stats.final_commit = commit_started.elapsed();
     if let Some(p) = progress.as_mut() {
         p(Progress {
             phase: Phase::Switching,
@@ -610,7 +605,8 @@ fn snapshot(
 }
 
 /// Catch-up rounds without the lock, while the backlog is over the thresholds and each
-/// round shrinks it by more than a tenth.
+/// round shrinks it by more than a tenth (a round under the rate limit that does not
+/// gets another chance without it).
 fn catch_up(
     src: &mut Db,
     target: &RefCell<Db>,
@@ -620,19 +616,31 @@ fn catch_up(
     rate: &mut ReplayRate,
 ) -> Result<()> {
     let mut last_backlog = u64::MAX;
+    let mut limit = o.rate_limit.as_ref();
     loop {
         let (end_pos, end) = src.newest_header()?;
         let backlog_bytes = end_pos.saturating_sub(src.header_position());
         let backlog_docs = end.update_seq.saturating_sub(src.header().update_seq);
         let small = backlog_bytes <= o.max_locked_bytes && backlog_docs <= o.max_locked_docs;
+        let stuck = stuck(backlog_docs, last_backlog);
+        if stuck && limit.is_some() && stats.catch_up_rounds < o.max_rounds {
+            // The flusher writes faster than the rate limit lets the compaction catch
+            // up: under it the backlog only grows, and pacing would work it off one
+            // hold at a time. The limit is lifted for the rest of this compaction.
+            limit = None;
+            stats.rate_limit_lifted = true;
+            last_backlog = u64::MAX;
+            continue;
+        }
         if end_pos == src.header_position()
             || small
-            || stuck(backlog_docs, last_backlog)
+            || stuck
             || stats.catch_up_rounds >= o.max_rounds
         {
             return Ok(());
         }
         let round_started = Instant::now();
+        let target_end = target.borrow().file()?.end();
         let r = replay_step(
             src,
             target,
@@ -647,9 +655,12 @@ fn catch_up(
         stats.catch_up_rounds += 1;
         stats.bytes_replayed_unlocked += r.source_bytes;
         stats.docs_replayed_unlocked += r.docs;
-        // The round read its share of the source and wrote bodies and nodes: pause
-        // before the next one if that ran ahead of the rate limit.
-        rate_limit::charge(o.rate_limit.as_ref(), r.source_bytes + r.body_bytes);
+        // The round read the bodies (and the source's index entries for them) and
+        // wrote them with the target's nodes: pause before the next one if that ran
+        // ahead of the rate limit. (Not the source's bytes between the two headers:
+        // most of those are what the flusher rewrote since, which replay skips.)
+        let written = target.borrow().file()?.end().saturating_sub(target_end);
+        rate_limit::charge(limit, r.body_bytes + written);
     }
 }
 
@@ -756,34 +767,6 @@ pub(crate) fn next_hold(state: HoldState) -> Hold {
     };
     Hold::Paced {
         docs: paced.max(floor).min(state.backlog),
-    }
-}
-
-/// An fsync of the target running on another thread.
-#[derive(Default)]
-struct BackgroundSync {
-    running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl BackgroundSync {
-    /// Starts making `file`'s data durable (nothing to do for None).
-    fn start(&mut self, file: Option<std::fs::File>) {
-        self.running = file.map(|f| std::thread::spawn(move || f.sync_data()));
-    }
-
-    /// Waits for the running fsync; its failure is WRITE.
-    fn wait(&mut self) -> Result<()> {
-        match self.running.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(crate::error::Error::io(crate::error::ErrorKind::Write, e)),
-            Some(Err(_)) => Err(crate::error::Error::Write),
-        }
-    }
-}
-
-impl Drop for BackgroundSync {
-    fn drop(&mut self) {
-        let _ = self.wait();
     }
 }
 

@@ -460,19 +460,23 @@ impl Db {
         result
     }
 
-    /// Writes out what was saved so far and returns a second descriptor on the file for
-    /// another thread to fsync (see [`crate::file::CouchFile::flush_for_sync`]); None
-    /// when the file is not an OS file, in which case it was synced here.
-    pub(crate) fn flush_for_background_sync(&mut self) -> Result<Option<fs::File>> {
-        let result = self.file_mut()?.flush_for_sync();
-        match result {
-            Ok(Some(file)) => Ok(Some(file)),
-            Ok(None) => self.sync_data().map(|()| None),
-            Err(e) => {
-                self.drop_uncommitted();
-                Err(e)
+    /// Between the online driver's holds: hands what was saved so far to a write-behind
+    /// thread (started if need be; OS files only), which writes it and fsyncs whenever
+    /// it catches up, so this thread goes on at once; with `durable`, or without such a
+    /// thread (other backends), writes it out and fsyncs here.
+    pub(crate) fn write_out_behind(&mut self, durable: bool) -> Result<()> {
+        let file = self.file_mut()?;
+        let result = file.set_write_behind().and_then(|()| {
+            if file.has_write_behind() && !durable {
+                file.flush()
+            } else {
+                file.sync()
             }
+        });
+        if result.is_err() {
+            self.drop_uncommitted();
         }
+        result
     }
 
     /// Commits everything saved so far: writes pending data, fsyncs, appends a header at

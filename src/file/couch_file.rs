@@ -222,10 +222,20 @@ impl CouchFile {
     /// Makes room in the pending buffer, taking one from the pool if this handle has none.
     fn pending_buffer(&mut self) -> &mut Vec<u8> {
         if self.pending.capacity() == 0 {
-            self.pending =
-                write_buffer::take(self.buffer_limit.saturating_add(BLOCK_SIZE as usize));
+            let written = match (self.deferred, self.behind.as_mut()) {
+                (Some(_), Some(behind)) => behind.take_written(),
+                _ => None,
+            };
+            self.pending = written.unwrap_or_else(|| {
+                write_buffer::take(self.buffer_limit.saturating_add(BLOCK_SIZE as usize))
+            });
         }
         &mut self.pending
+    }
+
+    /// Whether write-outs go to a write-behind thread now.
+    pub fn has_write_behind(&self) -> bool {
+        self.behind.is_some()
     }
 
     /// Gives the (empty) pending buffer back to the pool.
@@ -695,21 +705,6 @@ impl CouchFile {
         Ok(())
     }
 
-    /// Writes out everything pending and returns a second descriptor on the file, on
-    /// which another thread can make it durable while this handle goes on (None when
-    /// the backend is not an OS file: then sync here).
-    pub fn flush_for_sync(&mut self) -> Result<Option<std::fs::File>> {
-        self.flush()?;
-        self.settle_writes()?;
-        let handle = self.backend.sync_handle();
-        if handle.is_some() {
-            // The other thread's fsync covers what was written so far: periodic syncs
-            // count from here.
-            self.unsynced = 0;
-        }
-        Ok(handle)
-    }
-
     /// Writes out everything pending and makes it durable.
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
@@ -803,6 +798,47 @@ mod tests {
     /// Write-behind: chunks handed to the writer thread read back before it is settled,
     /// a rollback waits for it (so nothing it still had lands after the new end), and
     /// after a sync the file holds exactly what was appended.
+    /// Appends kept in memory between write-outs to a write-behind thread: the next
+    /// batch reuses the buffer the writer is done with (grown to a batch's size)
+    /// rather than growing a new one, and every byte reads back.
+    #[test]
+    fn deferred_appends_reuse_the_buffer_the_writer_is_done_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("wb.couch"))
+            .unwrap();
+        let mut f = CouchFile::new(Box::new(crate::file::FileBackend::new(file))).unwrap();
+        f.set_checksum(ChecksumKind::Crc32c);
+        f.set_deferred_writes(Some(64 << 20));
+        f.set_write_behind().unwrap();
+        let body = vec![7u8; 3000];
+        let mut locs = Vec::new();
+        for _ in 0..200 {
+            locs.push(f.append_chunk(&body).unwrap());
+        }
+        let grown = f.pending.capacity();
+        assert!(grown >= 600_000, "{grown}");
+        f.flush().unwrap();
+        assert!(f.has_write_behind());
+        let waited = std::time::Instant::now();
+        while f.in_file() < f.flushed {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        locs.push(f.append_chunk(&body).unwrap());
+        assert_eq!(f.pending.capacity(), grown);
+        let mut out = Vec::new();
+        for loc in &locs {
+            f.read_chunk(loc.pos, &mut out).unwrap();
+            assert_eq!(out, body);
+        }
+        f.sync().unwrap();
+        assert!(!f.has_write_behind());
+    }
+
     #[test]
     fn write_behind_serves_reads_and_ends_at_sync() {
         let dir = tempfile::tempdir().unwrap();
