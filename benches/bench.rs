@@ -138,9 +138,9 @@ fn sequential_copy(from: &Path, to: &Path) -> Duration {
 
 /// Times `rounds` flusher batches of 1000 random-key updates on `source`, then the
 /// replay of exactly those batches onto `target` (a compaction of `source` before
-/// them), hold by hold as the online driver paces them: B-tree nodes as literals,
-/// appends kept in memory during a hold and written out and fsynced after it, no
-/// commit between holds, one at the end.
+/// them), hold by hold as the online driver paces them: B-tree nodes as literals, the
+/// nodes to rewrite read ahead by a second thread, appends kept in memory during a
+/// hold and written out and fsynced after it, no commit between holds, one at the end.
 fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: usize) {
     use couchstore::compact::replay::{ReplayOptions, replay};
     const BATCH: usize = 1000;
@@ -172,6 +172,8 @@ fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: u
     src.seek_header(start).unwrap();
     let mut t = Db::open(target, OpenOptions::default()).unwrap();
     t.set_literal_nodes(true).unwrap();
+    // As in a hold, a second thread reads ahead the nodes each batch rewrites.
+    t.set_prefetch(true).unwrap();
     // As in a paced hold: appends stay in memory, written out (and fsynced) between
     // holds, without the lock.
     t.set_deferred_writes(Some(64 << 20)).unwrap();

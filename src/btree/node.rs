@@ -31,7 +31,7 @@ enum NodeData {
 const POOL_SIZE: usize = 32;
 /// Buffers kept for any thread: a thread that reads nodes another one drops (a
 /// prefetcher, see [`super::prefetch`]) takes them from here.
-const SHARED_POOL_SIZE: usize = 512;
+const SHARED_POOL_SIZE: usize = 128;
 /// Larger buffers (from nodes far above the default size) are not kept there.
 const SHARED_BUFFER_MAX: usize = 64 * 1024;
 
