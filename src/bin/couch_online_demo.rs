@@ -347,12 +347,17 @@ fn compact_online_demo(
     options.flags.periodic_sync = Some(4 << 20);
     let stats = compact_online(source, target, options)?;
     println!(
-        "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock); final replay {} docs, {:.1} MiB",
+        "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock){}; final replay {} docs, {:.1} MiB",
         stats.total.as_secs_f64(),
         stats.compaction.docs_copied,
         stats.catch_up_rounds,
         stats.bytes_replayed_unlocked as f64 / 1048576.0,
         stats.docs_replayed_unlocked,
+        if stats.rate_limit_lifted {
+            ", the rate limit lifted when it left the backlog growing"
+        } else {
+            ""
+        },
         stats.docs_replayed_locked,
         stats.bytes_replayed_locked as f64 / 1048576.0
     );
