@@ -27,17 +27,14 @@ pub fn get_be(bytes: &[u8]) -> u64 {
 pub fn put_be(out: &mut [u8], value: u64) {
     debug_assert!(out.len() <= 8);
     let n = out.len();
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = (value >> (8 * (n - 1 - i))) as u8;
-    }
+    out.copy_from_slice(&value.to_be_bytes()[8 - n..]);
 }
 
 /// Appends `value` as an `n`-byte big-endian number.
 #[inline]
 pub fn push_be(out: &mut Vec<u8>, value: u64, n: usize) {
-    let start = out.len();
-    out.resize(start + n, 0);
-    put_be(&mut out[start..], value);
+    debug_assert!(n <= 8);
+    out.extend_from_slice(&value.to_be_bytes()[8 - n..]);
 }
 
 /// A forward-only reader over a byte slice that fails with CORRUPT instead of
