@@ -588,8 +588,8 @@ fn descend<'p>(
 ) -> Result<()> {
     while let Some(frame) = path.last_mut() {
         let bytes = frame.node.bytes();
-        let mut reader = NodeReader::resume(bytes, frame.offset)?;
-        let Some(item) = reader.next() else {
+        let Some(child) = next_child(bytes, &mut frame.offset, &mut frame.rest, Action::key)?
+        else {
             let Frame { node, builder, .. } = path.pop().expect("the last frame");
             if frame_was_empty(&node) {
                 return Err(Error::Corrupt);
@@ -604,18 +604,7 @@ fn descend<'p>(
             }
             continue;
         };
-        let (key, value) = item?;
-        let item_start = frame.offset;
-        frame.offset = reader.offset(bytes);
-        // Actions up to this child's largest key go to it; the last child also takes
-        // every action beyond.
-        let n = if frame.offset == bytes.len() {
-            frame.rest.len()
-        } else {
-            count_up_to(frame.rest, key, Action::key)
-        };
-        let (mine, later) = frame.rest.split_at(n);
-        frame.rest = later;
+        let (item_start, value, mine) = (child.start, child.value, child.keys);
         if mine.is_empty() {
             // An untouched child: its item is copied as encoded in this node.
             let end = frame.offset;
@@ -642,6 +631,44 @@ fn descend<'p>(
         }
     }
     Ok(())
+}
+
+/// An item of an interior node being walked for sorted keys, with the keys that fall in
+/// its child.
+pub(crate) struct ChildItem<'b, 'k, T> {
+    /// Where the item starts in the node.
+    pub start: usize,
+    /// The pointer to the child.
+    pub value: &'b [u8],
+    /// The keys that fall in the child.
+    pub keys: &'k [T],
+}
+
+/// The item of the interior node `bytes` at `*offset` (None at the node's end), with
+/// the keys of `*rest` that fall in its child: those up to the child's largest key,
+/// and for the last child every one beyond. Moves `offset` and `rest` past them. The
+/// modification and the prefetcher's walk both descend by this one rule, so they visit
+/// the same children in the same order.
+pub(crate) fn next_child<'b, 'k, T>(
+    bytes: &'b [u8],
+    offset: &mut usize,
+    rest: &mut &'k [T],
+    key_of: impl Fn(&T) -> &[u8],
+) -> Result<Option<ChildItem<'b, 'k, T>>> {
+    let mut reader = NodeReader::resume(bytes, *offset)?;
+    let Some(item) = reader.next() else {
+        return Ok(None);
+    };
+    let (key, value) = item?;
+    let start = std::mem::replace(offset, reader.offset(bytes));
+    let n = if *offset == bytes.len() {
+        rest.len()
+    } else {
+        count_up_to(rest, key, key_of)
+    };
+    let (keys, later) = rest.split_at(n);
+    *rest = later;
+    Ok(Some(ChildItem { start, value, keys }))
 }
 
 /// How many of the sorted `items` have keys up to `key`: a galloping search from the

@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::descent::Descent;
-use super::modify::count_up_to;
+use super::modify::next_child;
 use super::node::Node;
 use crate::error::Result;
 use crate::file::CouchFile;
-use crate::format::{NodeKind, NodePointer, NodeReader};
+use crate::format::{NodeKind, NodePointer};
 
 /// Nodes read ahead at most (about a leaf's size each).
 const CHANNEL_BOUND: usize = 256;
@@ -121,24 +121,15 @@ fn try_walk<K: AsRef<[u8]>>(
     }
     while let Some(frame) = path.last_mut() {
         let bytes = frame.node.bytes();
-        let mut reader = NodeReader::resume(bytes, frame.offset)?;
-        let Some(item) = reader.next() else {
+        let Some(item) = next_child(bytes, &mut frame.offset, &mut frame.rest, K::as_ref)? else {
             path.pop();
             continue;
         };
-        let (key, value) = item?;
-        frame.offset = reader.offset(bytes);
-        let n = if frame.offset == bytes.len() {
-            frame.rest.len()
-        } else {
-            count_up_to(frame.rest, key, K::as_ref)
-        };
-        let (mine, later) = frame.rest.split_at(n);
-        frame.rest = later;
+        let mine = item.keys;
         if mine.is_empty() {
             continue;
         }
-        let child = descent.child(value, frame.node.pos)?;
+        let child = descent.child(item.value, frame.node.pos)?;
         let depth = frame.depth + 1;
         let node = descent.read(file, child.pos, frame.node.pos, depth)?;
         if !visit(node, depth, mine, &mut path, sender, found)? {

@@ -91,19 +91,26 @@ impl WriteBehind {
         Ok(())
     }
 
-    /// Gives the buffers already written back to the process-wide pool (the next
-    /// write-outs reuse them); their bytes are read from the file from now on.
-    fn reclaim(&mut self) {
+    /// Takes the buffers the writer is done with out of those in flight (their bytes
+    /// are read from the file from now on).
+    fn drain_written(&mut self) -> Vec<Vec<u8>> {
         let written_to = self.written_to.load(Ordering::Acquire);
         let done = self
             .in_flight
             .iter()
             .take_while(|(pos, buf)| pos + buf.len() as u64 <= written_to)
             .count();
-        for (_, buf) in self.in_flight.drain(..done) {
-            if let Ok(buf) = Arc::try_unwrap(buf) {
-                super::write_buffer::give_back(buf);
-            }
+        self.in_flight
+            .drain(..done)
+            .filter_map(|(_, buf)| Arc::try_unwrap(buf).ok())
+            .collect()
+    }
+
+    /// Gives the buffers already written back to the process-wide pool (the next
+    /// write-outs reuse them).
+    fn reclaim(&mut self) {
+        for buf in self.drain_written() {
+            super::write_buffer::give_back(buf);
         }
     }
 
@@ -112,28 +119,14 @@ impl WriteBehind {
     /// write-outs grows one buffer to a hold's size, and would otherwise grow a new one
     /// each time.
     pub fn take_written(&mut self) -> Option<Vec<u8>> {
-        let written_to = self.written_to.load(Ordering::Acquire);
-        let done = self
-            .in_flight
-            .iter()
-            .take_while(|(pos, buf)| pos + buf.len() as u64 <= written_to)
-            .count();
-        let mut best: Option<Vec<u8>> = None;
-        for (_, buf) in self.in_flight.drain(..done) {
-            let Ok(mut buf) = Arc::try_unwrap(buf) else {
-                continue;
-            };
-            buf.clear();
-            match best.as_ref() {
-                Some(b) if b.capacity() >= buf.capacity() => super::write_buffer::give_back(buf),
-                _ => {
-                    if let Some(b) = best.replace(buf) {
-                        super::write_buffer::give_back(b);
-                    }
-                }
-            }
+        let mut written = self.drain_written();
+        let largest = (0..written.len()).max_by_key(|&i| written[i].capacity())?;
+        let mut kept = written.swap_remove(largest);
+        for buf in written {
+            super::write_buffer::give_back(buf);
         }
-        best
+        kept.clear();
+        Some(kept)
     }
 
     /// Where the first byte not known to be in the file is (None: all of it is).
