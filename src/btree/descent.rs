@@ -12,7 +12,6 @@
 //! is bounded by the file's size, whatever the bytes say.
 
 use super::node::{Node, read_node};
-use super::prefetch::Prefetched;
 use super::{SkipLog, Step};
 use crate::error::{Error, Result};
 use crate::file::CouchFile;
@@ -50,23 +49,13 @@ impl Descent {
         read_node(file, pos, below)
     }
 
-    /// [`Descent::read`], taking the node from `prefetched` when the prefetcher has
-    /// read it (the same rules apply to it).
-    pub fn read_with(
-        &self,
-        file: &CouchFile,
-        prefetched: Option<&Prefetched>,
-        pos: u64,
-        below: u64,
-        depth: usize,
-    ) -> Result<Node> {
+    /// The rules [`Descent::read`] checks before it reads: `depth` within the bound,
+    /// `pos` before `below`.
+    pub fn check(&self, pos: u64, below: u64, depth: usize) -> Result<()> {
         if depth > self.max_depth || pos >= below {
             return Err(Error::Corrupt);
         }
-        match prefetched.and_then(|p| p.take(pos)) {
-            Some(node) => Ok(node),
-            None => read_node(file, pos, below),
-        }
+        Ok(())
     }
 
     /// The child an interior item's value points at: well-formed and before `parent`.
@@ -267,6 +256,56 @@ impl<S> Frame<S> {
     }
 }
 
+/// An item of an interior node being walked for sorted keys, with the keys that fall in
+/// its child.
+pub(crate) struct ChildItem<'b, 'k, T> {
+    /// Where the item starts in the node.
+    pub start: usize,
+    /// The pointer to the child.
+    pub value: &'b [u8],
+    /// The keys that fall in the child.
+    pub keys: &'k [T],
+}
+
+/// The item of the interior node `bytes` at `*offset` (None at the node's end), with
+/// the keys of `*rest` that fall in its child: those up to the child's largest key,
+/// and for the last child every one beyond. Moves `offset` and `rest` past them. The
+/// modification and the prefetcher's walk both descend by this one rule, so they visit
+/// the same children in the same order.
+pub(crate) fn next_child<'b, 'k, T>(
+    bytes: &'b [u8],
+    offset: &mut usize,
+    rest: &mut &'k [T],
+    key_of: impl Fn(&T) -> &[u8],
+) -> Result<Option<ChildItem<'b, 'k, T>>> {
+    let mut reader = NodeReader::resume(bytes, *offset)?;
+    let Some(item) = reader.next() else {
+        return Ok(None);
+    };
+    let (key, value) = item?;
+    let start = std::mem::replace(offset, reader.offset(bytes));
+    let n = if *offset == bytes.len() {
+        rest.len()
+    } else {
+        count_up_to(rest, key, key_of)
+    };
+    let (keys, later) = rest.split_at(n);
+    *rest = later;
+    Ok(Some(ChildItem { start, value, keys }))
+}
+
+/// How many of the sorted `items` have keys up to `key`: a galloping search from the
+/// front, as a child usually takes none or a few of the actions left.
+pub(crate) fn count_up_to<T>(items: &[T], key: &[u8], key_of: impl Fn(&T) -> &[u8]) -> usize {
+    let mut hi = 1;
+    while hi <= items.len() && key_of(&items[hi - 1]) <= key {
+        hi *= 2;
+    }
+    let lo = hi / 2;
+    let hi = hi.min(items.len() + 1) - 1;
+    lo + items[lo..hi].partition_point(|i| key_of(i) <= key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +319,22 @@ mod tests {
         // A tree of d levels needs 2^(d-1) leaves of at least a few bytes each.
         for d in 1..40u32 {
             assert!(max_depth(1u64 << (d - 1)) >= d as usize);
+        }
+    }
+
+    #[test]
+    fn count_up_to_agrees_with_partition_point() {
+        let keys: Vec<Vec<u8>> = (0..40u8).map(|k| vec![k * 2]).collect();
+        for len in 0..keys.len() {
+            let items = &keys[..len];
+            for probe in 0..90u8 {
+                let expected = items.partition_point(|k| k.as_slice() <= [probe].as_slice());
+                assert_eq!(
+                    count_up_to(items, &[probe], |k| k),
+                    expected,
+                    "{len} {probe}"
+                );
+            }
         }
     }
 }

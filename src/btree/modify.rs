@@ -16,8 +16,8 @@
 use std::borrow::Cow;
 
 use super::ExistingEntry;
-use super::descent::Descent;
-use super::node::{Node, NodeSizes};
+use super::descent::{Descent, next_child};
+use super::node::{Node, NodeSizes, read_node};
 use super::node_sink::{NodeSink, item_size, pointer_value};
 use super::prefetch::Prefetched;
 use super::reduce::Reducer;
@@ -479,7 +479,7 @@ pub fn modify_with(
     match root {
         Some(root) => {
             let below = ctx.file.end();
-            let node = descent.read_with(ctx.file, ctx.prefetched, root.pos, below, 1)?;
+            let node = read_via(&descent, ctx.file, ctx.prefetched, root.pos, below, 1)?;
             let mut path = Vec::new();
             enter(&mut ctx, node, 1, plan.actions(), &mut path, &mut top, &[])?;
             descend(&mut ctx, &descent, &mut path, &mut top)?;
@@ -615,7 +615,14 @@ fn descend<'p>(
         }
         let child = descent.child(value, frame.node.pos)?;
         let depth = frame.depth + 1;
-        let node = descent.read_with(ctx.file, ctx.prefetched, child.pos, frame.node.pos, depth)?;
+        let node = read_via(
+            descent,
+            ctx.file,
+            ctx.prefetched,
+            child.pos,
+            frame.node.pos,
+            depth,
+        )?;
         if node.kind() == NodeKind::Leaf {
             enter(
                 ctx,
@@ -633,54 +640,21 @@ fn descend<'p>(
     Ok(())
 }
 
-/// An item of an interior node being walked for sorted keys, with the keys that fall in
-/// its child.
-pub(crate) struct ChildItem<'b, 'k, T> {
-    /// Where the item starts in the node.
-    pub start: usize,
-    /// The pointer to the child.
-    pub value: &'b [u8],
-    /// The keys that fall in the child.
-    pub keys: &'k [T],
-}
-
-/// The item of the interior node `bytes` at `*offset` (None at the node's end), with
-/// the keys of `*rest` that fall in its child: those up to the child's largest key,
-/// and for the last child every one beyond. Moves `offset` and `rest` past them. The
-/// modification and the prefetcher's walk both descend by this one rule, so they visit
-/// the same children in the same order.
-pub(crate) fn next_child<'b, 'k, T>(
-    bytes: &'b [u8],
-    offset: &mut usize,
-    rest: &mut &'k [T],
-    key_of: impl Fn(&T) -> &[u8],
-) -> Result<Option<ChildItem<'b, 'k, T>>> {
-    let mut reader = NodeReader::resume(bytes, *offset)?;
-    let Some(item) = reader.next() else {
-        return Ok(None);
-    };
-    let (key, value) = item?;
-    let start = std::mem::replace(offset, reader.offset(bytes));
-    let n = if *offset == bytes.len() {
-        rest.len()
-    } else {
-        count_up_to(rest, key, key_of)
-    };
-    let (keys, later) = rest.split_at(n);
-    *rest = later;
-    Ok(Some(ChildItem { start, value, keys }))
-}
-
-/// How many of the sorted `items` have keys up to `key`: a galloping search from the
-/// front, as a child usually takes none or a few of the actions left.
-pub(crate) fn count_up_to<T>(items: &[T], key: &[u8], key_of: impl Fn(&T) -> &[u8]) -> usize {
-    let mut hi = 1;
-    while hi <= items.len() && key_of(&items[hi - 1]) <= key {
-        hi *= 2;
+/// Reads the node at `pos` by the descent's rules, taken from `prefetched` when the
+/// prefetcher has read it.
+fn read_via(
+    descent: &Descent,
+    file: &CouchFile,
+    prefetched: Option<&Prefetched>,
+    pos: u64,
+    below: u64,
+    depth: usize,
+) -> Result<Node> {
+    descent.check(pos, below, depth)?;
+    match prefetched.and_then(|p| p.take(pos)) {
+        Some(node) => Ok(node),
+        None => read_node(file, pos, below),
     }
-    let lo = hi / 2;
-    let hi = hi.min(items.len() + 1) - 1;
-    lo + items[lo..hi].partition_point(|i| key_of(i) <= key)
 }
 
 /// An interior node without items is not something a writer produces.
@@ -773,26 +747,5 @@ fn apply<'n>(
     match action {
         Action::Insert(k, v) => builder.push(ctx, &[], Piece::Borrowed(k), Piece::Borrowed(v)),
         Action::Remove(_) => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::count_up_to;
-
-    #[test]
-    fn count_up_to_agrees_with_partition_point() {
-        let keys: Vec<Vec<u8>> = (0..40u8).map(|k| vec![k * 2]).collect();
-        for len in 0..keys.len() {
-            let items = &keys[..len];
-            for probe in 0..90u8 {
-                let expected = items.partition_point(|k| k.as_slice() <= [probe].as_slice());
-                assert_eq!(
-                    count_up_to(items, &[probe], |k| k),
-                    expected,
-                    "{len} {probe}"
-                );
-            }
-        }
     }
 }

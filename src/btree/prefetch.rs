@@ -16,8 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::descent::Descent;
-use super::modify::next_child;
+use super::descent::{Descent, next_child};
 use super::node::Node;
 use crate::error::Result;
 use crate::file::CouchFile;
