@@ -55,7 +55,9 @@ impl Prefetched {
     /// one wanted is not already aside. None (the caller reads it) when the next one is
     /// another node (kept aside) or the prefetcher has stopped.
     pub fn take(&self, pos: u64) -> Option<Node> {
-        let found = self.aside.borrow_mut().remove(&pos).or_else(|| {
+        // (The map's borrow ends before the closure may borrow it again.)
+        let aside = self.aside.borrow_mut().remove(&pos);
+        let found = aside.or_else(|| {
             let (at, node) = self.receiver.recv().ok()?;
             if at == pos {
                 return Some(node);
@@ -233,6 +235,8 @@ mod tests {
         file.sync().unwrap();
         drop(file);
         std::fs::copy(&a, &b).unwrap();
+        let c = dir.path().join("c");
+        std::fs::copy(&a, &c).unwrap();
         let root = root.unwrap();
 
         // Every 37th key replaced, every 101st removed, new keys in between.
@@ -274,17 +278,19 @@ mod tests {
 
         let mut fed = os_file(&b);
         let reader = fed.concurrent_reader().expect("an OS file");
-        let (sender, prefetched) = channel();
         let mut found = Vec::new();
         let mut seen_fed = Vec::new();
-        let fed_root = std::thread::scope(|s| {
+        // The receiving end is dropped inside the scope, as `Db` does: a walker left with
+        // nodes nobody takes then stops instead of keeping the scope from ending.
+        let (fed_root, (hits, misses), aside) = std::thread::scope(|s| {
+            let (sender, prefetched) = channel();
             s.spawn(|| {
                 walk(&reader, &root, &keys, &sender, &mut |k, _| {
                     found.push(k.to_vec())
                 });
                 drop(sender);
             });
-            modify_with(
+            let root = modify_with(
                 &mut fed,
                 Some(&root),
                 &plan(),
@@ -296,14 +302,15 @@ mod tests {
                 },
                 Some(&prefetched),
             )
-            .unwrap()
+            .unwrap();
+            let aside = prefetched.aside.borrow().len();
+            (root, prefetched.counts(), aside)
         });
         fed.sync().unwrap();
 
-        let (hits, misses) = prefetched.counts();
         assert_eq!(misses, 0);
         assert!(hits > 100, "{hits} nodes taken from the prefetcher");
-        assert!(prefetched.aside.borrow().is_empty());
+        assert_eq!(aside, 0);
         assert_eq!(fed_root, plain_root);
         assert_eq!(seen_fed, seen_plain);
         assert_eq!(
@@ -311,6 +318,42 @@ mod tests {
             "the walk finds the entries the plan meets"
         );
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+        // A walk that disagrees (for other keys: every other one of the plan's and some
+        // the plan does not have) hands over nodes the modification does not ask for,
+        // or not when it asks: it reads those itself, and the result is the same.
+        let other: Vec<Vec<u8>> = keys
+            .iter()
+            .step_by(2)
+            .map(|k| k.to_vec())
+            .chain((0..300u64).map(|i| key(2_000_000 + i)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut third = os_file(&c);
+        let reader = third.concurrent_reader().unwrap();
+        let (third_root, (hits, misses)) = std::thread::scope(|s| {
+            let (sender, prefetched) = channel();
+            s.spawn(|| {
+                walk(&reader, &root, &other, &sender, &mut |_, _| {});
+                drop(sender);
+            });
+            let root = modify_with(
+                &mut third,
+                Some(&root),
+                &plan(),
+                &BySeqReducer,
+                sizes,
+                &mut |_, _| Ok(()),
+                Some(&prefetched),
+            )
+            .unwrap();
+            (root, prefetched.counts())
+        });
+        third.sync().unwrap();
+        assert!(misses > 0 && hits > 0, "{hits} taken, {misses} read");
+        assert_eq!(third_root, plain_root);
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     }
 
     /// A walk that cannot read (a node beyond what the reader sees) ends, and the
@@ -339,9 +382,9 @@ mod tests {
         .unwrap()
         .unwrap();
         file.flush().unwrap();
-        let (sender, prefetched) = channel();
         let ids: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        std::thread::scope(|s| {
+        let (hits, misses) = std::thread::scope(|s| {
+            let (sender, prefetched) = channel();
             s.spawn(|| {
                 walk(&reader, &root, &ids, &sender, &mut |_, _| {});
                 drop(sender);
@@ -356,8 +399,8 @@ mod tests {
                 Some(&prefetched),
             )
             .unwrap();
+            prefetched.counts()
         });
-        let (hits, misses) = prefetched.counts();
         assert_eq!(hits, 0);
         assert!(misses > 0);
     }
