@@ -157,9 +157,19 @@ static int check_expected(Db *db) {
     return bad;
 }
 
+/* The most flusher batches committed between two of the driver's holds (from its
+ * second hold on: before the first, the snapshot's copy lets a backlog build). The lock
+ * is fair, but the flusher may commit more than once while the driver is between holds
+ * (after a hold that drained the backlog it makes the target durable first), and a
+ * hold may then take what the flusher added and an eighth more. */
+static int driver_locks, last_lock_batches, most_batches_between_holds;
+
 static void engine_lock(void *ctx) {
     (void)ctx;
     engine_acquire();
+    if (++driver_locks > 2 && flushed_batches - last_lock_batches > most_batches_between_holds)
+        most_batches_between_holds = flushed_batches - last_lock_batches;
+    last_lock_batches = flushed_batches;
 }
 
 static void engine_unlock(void *ctx) {
@@ -228,6 +238,7 @@ static void run_online(const char *name, int batch, int pause, uint64_t max_byte
     snprintf(target, sizeof target, "%s.compact", source_path);
     reset_expected();
     stop_flusher = switched = batches_after_switch = flusher_failed = compare_failures = 0;
+    driver_locks = last_lock_batches = most_batches_between_holds = 0;
     batch_size = batch;
     pause_us = pause;
     REQUIRE_OK(couchstore_open_db(source_path, COUCHSTORE_OPEN_FLAG_CREATE, &writer));
@@ -286,8 +297,8 @@ TEST(options_defaults) {
 TEST(paced_rounds_under_a_small_budget) {
     /* No round without the lock and a budget of 250 documents a hold (the flusher
      * commits 100 at a time): the backlog goes through paced rounds (the flusher
-     * committing between them), none replaying more than the budget, then the final
-     * round. */
+     * committing between them), none replaying more than the budget (or than what the
+     * flusher added between two holds and an eighth), then the final round. */
     couchstore_online_stats s;
     docs_per_hold = 250;
     backlog_batches = 20;
@@ -297,7 +308,9 @@ TEST(paced_rounds_under_a_small_budget) {
     CHECK_EQ(s.catch_up_rounds, 0);
     CHECK(s.paced_rounds >= 2);
     CHECK(s.docs_replayed_paced > 0);
-    CHECK(s.most_docs_per_hold <= 250);
+    /* At most the budget, unless the flusher added more than that between two holds. */
+    uint64_t added = (uint64_t)most_batches_between_holds * 100;
+    CHECK(s.most_docs_per_hold <= (added >= 250 ? added + added / 8 + 1 : 250));
     CHECK(s.paced_lock_ns > 0 && s.pacing_ns >= s.paced_lock_ns);
     CHECK(s.flusher_docs_per_sec_paced > 0);
     /* The final hold is its replay, making the target durable, and the switch. */
