@@ -124,8 +124,8 @@ pub struct OnlineStats {
     /// How long the lock was held at the end (final replay, commit and switch).
     pub lock_hold: Duration,
     /// Of that hold: the final replay, making the target durable (waiting for the
-    /// background fsync of the earlier rounds and for the write-out thread, then the
-    /// commit's fsync) and the engine's switch callback.
+    /// write-out thread to finish what it was given, an fsync of its own included,
+    /// then the commit's fsync) and the engine's switch callback.
     pub final_replay: Duration,
     /// See `final_replay`.
     pub final_commit: Duration,
