@@ -95,7 +95,12 @@ impl CouchFile {
     /// known, chunks are accepted with either checksum.
     pub fn new(backend: Box<dyn Backend>) -> Result<Self> {
         let end = backend.size().map_err(|e| Error::io(ErrorKind::Read, e))?;
-        Ok(CouchFile {
+        Ok(Self::ending_at(backend, end))
+    }
+
+    /// A handle on `backend` whose file ends at `end`, with the defaults of a new one.
+    fn ending_at(backend: Box<dyn Backend>, end: u64) -> Self {
+        CouchFile {
             backend,
             policy: ChecksumPolicy::Either,
             end,
@@ -109,7 +114,7 @@ impl CouchFile {
             literal_nodes: false,
             prefetch: false,
             behind: None,
-        })
+        }
     }
 
     /// A read-only handle on a second descriptor of the same file, for another thread
@@ -118,21 +123,11 @@ impl CouchFile {
     /// None when the backend is not an OS file.
     pub fn concurrent_reader(&self) -> Option<CouchFile> {
         let file = self.backend.sync_handle()?;
-        let in_file = self.in_file();
+        let backend = Box::new(super::backend::FileBackend::new(file));
         Some(CouchFile {
-            backend: Box::new(super::backend::FileBackend::new(file)),
             policy: self.policy,
-            end: in_file,
-            flushed: in_file,
-            pending: Vec::new(),
-            buffer_limit: 0,
-            deferred: None,
-            sync_every: None,
-            unsynced: 0,
             cache_space: self.cache_space,
-            literal_nodes: false,
-            prefetch: false,
-            behind: None,
+            ..Self::ending_at(backend, self.in_file())
         })
     }
 
