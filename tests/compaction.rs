@@ -412,7 +412,7 @@ fn recovery_mode_copies_what_is_readable() {
     .unwrap();
     let mut pos = db.header().by_seq_root.clone().unwrap().pos;
     loop {
-        let node = couchstore::btree::read_node(&file, pos, u64::MAX).unwrap();
+        let node = couchstore::btree::read_node(&file, pos, u64::MAX, u64::MAX).unwrap();
         if node.kind() == couchstore::format::NodeKind::Leaf {
             break;
         }

@@ -41,12 +41,20 @@ impl Descent {
     }
 
     /// Reads the node at `pos`, at `depth` (the root is 1), which must lie before
-    /// `below` (its parent, or the header for a root).
-    pub fn read(&self, file: &CouchFile, pos: u64, below: u64, depth: usize) -> Result<Node> {
+    /// `below` (its parent, or the header for a root). `size`: the subtree size the
+    /// pointer to it gives (see [`read_node`]; `u64::MAX` when there is none).
+    pub fn read(
+        &self,
+        file: &CouchFile,
+        pos: u64,
+        size: u64,
+        below: u64,
+        depth: usize,
+    ) -> Result<Node> {
         if depth > self.max_depth {
             return Err(Error::Corrupt);
         }
-        read_node(file, pos, below)
+        read_node(file, pos, size, below)
     }
 
     /// The rules [`Descent::read`] checks before it reads: `depth` within the bound,
@@ -149,7 +157,7 @@ pub fn traverse<V: Visitor>(
 ) -> Result<Step> {
     let descent = Descent::of(file);
     let mut path: Vec<Frame<V::State>> = Vec::new();
-    match descent.read(file, root, below, 1) {
+    match descent.read(file, root, u64::MAX, below, 1) {
         Ok(node) => path.push(Frame::new(node, 1, root_state)),
         Err(e) => {
             SkipLog::absorb(&mut tolerate, e)?;
@@ -195,7 +203,7 @@ pub fn traverse<V: Visitor>(
                         let (parent, depth) = (top.node.pos, top.depth + 1);
                         let child = descent
                             .child(value, parent)
-                            .and_then(|c| descent.read(file, c.pos, parent, depth));
+                            .and_then(|c| descent.read(file, c.pos, c.subtree_size, parent, depth));
                         match child {
                             Ok(node) => {
                                 top.after_child = then;

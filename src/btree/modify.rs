@@ -479,7 +479,14 @@ pub fn modify_with(
     match root {
         Some(root) => {
             let below = ctx.file.end();
-            let node = read_via(&descent, ctx.file, ctx.prefetched, root.pos, below, 1)?;
+            let node = read_via(
+                &descent,
+                ctx.file,
+                ctx.prefetched,
+                (root.pos, root.subtree_size),
+                below,
+                1,
+            )?;
             let mut path = Vec::new();
             enter(&mut ctx, node, 1, plan.actions(), &mut path, &mut top, &[])?;
             descend(&mut ctx, &descent, &mut path, &mut top)?;
@@ -527,7 +534,7 @@ fn shrink(file: &CouchFile, mut root: NodePointer) -> Result<NodePointer> {
     let descent = Descent::of(file);
     let (mut below, mut depth) = (file.end(), 1);
     loop {
-        let node = descent.read(file, root.pos, below, depth)?;
+        let node = descent.read(file, root.pos, root.subtree_size, below, depth)?;
         if node.kind() != NodeKind::Interior {
             return Ok(root);
         }
@@ -619,7 +626,7 @@ fn descend<'p>(
             descent,
             ctx.file,
             ctx.prefetched,
-            child.pos,
+            (child.pos, child.subtree_size),
             frame.node.pos,
             depth,
         )?;
@@ -640,20 +647,20 @@ fn descend<'p>(
     Ok(())
 }
 
-/// Reads the node at `pos` by the descent's rules, taken from `prefetched` when the
-/// prefetcher has read it.
+/// Reads the node at `pos` (of subtree size `size`) by the descent's rules, taken from
+/// `prefetched` when the prefetcher has read it.
 fn read_via(
     descent: &Descent,
     file: &CouchFile,
     prefetched: Option<&Prefetched>,
-    pos: u64,
+    (pos, size): (u64, u64),
     below: u64,
     depth: usize,
 ) -> Result<Node> {
     descent.check(pos, below, depth)?;
     match prefetched.and_then(|p| p.take(pos)) {
         Some(node) => Ok(node),
-        None => read_node(file, pos, below),
+        None => read_node(file, pos, size, below),
     }
 }
 

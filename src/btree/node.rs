@@ -106,8 +106,11 @@ impl Node {
 
 /// Reads the node at `pos`. Children are always written before their parents, so a
 /// node must lie before `below` (its parent's position, or the header's); anything
-/// else is CORRUPT, which also rules out cycles in a damaged file.
-pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
+/// else is CORRUPT, which also rules out cycles in a damaged file. `size` is the
+/// subtree size the pointer to the node gives: for a leaf, the bytes its chunk takes,
+/// so a leaf is read with one read of about its size (only a hint; `u64::MAX` for
+/// none).
+pub fn read_node(file: &CouchFile, pos: u64, size: u64, below: u64) -> Result<Node> {
     if pos >= below {
         return Err(Error::Corrupt);
     }
@@ -120,7 +123,7 @@ pub fn read_node(file: &CouchFile, pos: u64, below: u64) -> Result<Node> {
     let mut plain = pooled_buffer();
     let kind = CHUNK.with(|chunk| -> Result<_> {
         let chunk = &mut *chunk.borrow_mut();
-        file.read_tagged(AccessTag::BTree, pos, chunk)?;
+        file.read_tagged_sized(AccessTag::BTree, pos, size, chunk)?;
         decompress_into(chunk, &mut plain)?;
         Ok(NodeReader::new(&plain)?.kind())
     });

@@ -116,7 +116,7 @@ fn try_walk<K: AsRef<[u8]>>(
     }
     let descent = Descent::of(file);
     let mut path: Vec<Frame<'_, K>> = Vec::new();
-    let node = descent.read(file, root.pos, file.end(), 1)?;
+    let node = descent.read(file, root.pos, root.subtree_size, file.end(), 1)?;
     if !visit(node, 1, keys, &mut path, sender, found)? {
         return Ok(false);
     }
@@ -132,7 +132,7 @@ fn try_walk<K: AsRef<[u8]>>(
         }
         let child = descent.child(item.value, frame.node.pos)?;
         let depth = frame.depth + 1;
-        let node = descent.read(file, child.pos, frame.node.pos, depth)?;
+        let node = descent.read(file, child.pos, child.subtree_size, frame.node.pos, depth)?;
         if !visit(node, depth, mine, &mut path, sender, found)? {
             return Ok(false);
         }

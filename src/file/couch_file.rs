@@ -347,6 +347,20 @@ impl CouchFile {
         self.tagged(tag, || self.read_chunk(pos, out))
     }
 
+    /// [`CouchFile::read_tagged`] for a chunk thought to take `size` bytes of the file
+    /// (a leaf's subtree size, from the pointer to it): one read of about that many
+    /// bytes instead of one to the end of the block, which copies a few KiB more than a
+    /// leaf needs. Only a hint: a chunk that is longer is read in full all the same.
+    pub fn read_tagged_sized(
+        &self,
+        tag: AccessTag,
+        pos: u64,
+        size: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.tagged(tag, || self.read_chunk_with(None, pos, Some(size), out))
+    }
+
     /// The backend, for the C API's access to the caller's file operations.
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend
@@ -366,7 +380,7 @@ impl CouchFile {
     /// checksum. A chunk reaching past the end of the file is CORRUPT; a checksum
     /// mismatch is CHECKSUM_FAIL.
     pub fn read_chunk(&self, pos: u64, out: &mut Vec<u8>) -> Result<()> {
-        self.read_chunk_with(None, pos, out)
+        self.read_chunk_with(None, pos, None, out)
     }
 
     /// [`CouchFile::read_chunk`] through a window read ahead of it: chunks that lie close
@@ -378,7 +392,7 @@ impl CouchFile {
         pos: u64,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        self.read_chunk_with(Some(ahead), pos, out)
+        self.read_chunk_with(Some(ahead), pos, None, out)
     }
 
     /// Appends the bytes `[pos, pos + len)` to `out`, from `ahead` when it holds them
@@ -413,10 +427,12 @@ impl CouchFile {
         Ok(())
     }
 
+    /// Reads the chunk at `pos`; `size`: how many file bytes it is thought to take.
     fn read_chunk_with(
         &self,
         mut ahead: Option<&mut ReadAhead>,
         pos: u64,
+        size: Option<u64>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         if pos >= self.end {
@@ -425,10 +441,15 @@ impl CouchFile {
         let avail = self.end - pos;
         out.clear();
         let to_block_end = BLOCK_SIZE - pos % BLOCK_SIZE;
-        let first = if to_block_end < SHORTEST_READ {
+        let usual = if to_block_end < SHORTEST_READ {
             to_block_end + BLOCK_SIZE
         } else {
             to_block_end
+        };
+        // A smaller size is taken at its word, but never below what holds the prefix.
+        let first = match size {
+            Some(size) if size < usual => size.max(physical_len(pos, PREFIX_LEN as u64)),
+            _ => usual,
         }
         .min(avail);
         self.read_raw_via(ahead.as_deref_mut(), pos, first, out)?;
@@ -947,6 +968,62 @@ mod tests {
         assert_eq!(torn.read_header_at(second), Err(Error::ChecksumFail));
     }
 
+    /// An in-memory file that records the length of every read.
+    #[derive(Debug)]
+    struct CountingBackend {
+        mem: MemoryBackend,
+        reads: Arc<parking_lot::Mutex<Vec<usize>>>,
+    }
+
+    impl Backend for CountingBackend {
+        fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+            self.reads.lock().push(buf.len());
+            self.mem.read_at(buf, pos)
+        }
+        fn write_at(&self, buf: &[u8], pos: u64) -> io::Result<usize> {
+            self.mem.write_at(buf, pos)
+        }
+        fn size(&self) -> io::Result<u64> {
+            self.mem.size()
+        }
+        fn sync(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sized_read_takes_one_read_of_the_chunks_size() {
+        // A chunk of leaf size that starts early in a block, and one that crosses a
+        // block boundary.
+        let mem = MemoryBackend::from_bytes(vec![0u8; 100]);
+        let mut f = new_file(&mem);
+        let small = f.append_chunk(&[7u8; 1300]).unwrap();
+        let padding = f.append_chunk(&vec![1u8; 4096 - 1300 - 300]).unwrap();
+        let crossing = f.append_chunk(&[9u8; 1300]).unwrap();
+        f.sync().unwrap();
+        assert!(crossing.pos / 4096 < (crossing.pos + crossing.physical_size) / 4096);
+        let reads = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let backend = CountingBackend {
+            mem: mem.clone(),
+            reads: reads.clone(),
+        };
+        let mut counted = CouchFile::new(Box::new(backend)).unwrap();
+        counted.set_checksum(ChecksumKind::Crc32c);
+        let mut out = Vec::new();
+        for (loc, byte) in [(small, 7u8), (crossing, 9u8), (padding, 1u8)] {
+            reads.lock().clear();
+            counted
+                .read_tagged_sized(AccessTag::BTree, loc.pos, loc.physical_size, &mut out)
+                .unwrap();
+            assert!(out.iter().all(|&b| b == byte));
+            assert_eq!(*reads.lock(), vec![loc.physical_size as usize]);
+        }
+        // Without the hint, the small chunk is read to the end of its block.
+        reads.lock().clear();
+        counted.read_chunk(small.pos, &mut out).unwrap();
+        assert_eq!(*reads.lock(), vec![(4096 - small.pos % 4096) as usize]);
+    }
+
     proptest! {
         #[test]
         fn chunks_round_trip(start in 0usize..9000, bodies in proptest::collection::vec(
@@ -960,6 +1037,13 @@ mod tests {
                 f.read_chunk(loc.pos, &mut out).unwrap();
                 prop_assert_eq!(&out, body);
                 prop_assert_eq!(loc.physical_size, physical_len(loc.pos, 8 + body.len() as u64));
+                // A size hint, right or wrong, reads the same chunk.
+                let size = loc.physical_size;
+                for hint in [size, 0, 1, size / 2, size + 1, size + 5000, u64::MAX] {
+                    out.clear();
+                    f.read_tagged_sized(AccessTag::BTree, loc.pos, hint, &mut out).unwrap();
+                    prop_assert_eq!(&out, body);
+                }
             }
         }
 
