@@ -9,7 +9,10 @@
 //! Whenever the writer catches up with a good amount written since its last fsync, it
 //! fsyncs ([`SYNC_AHEAD`]): the caller's own fsync after settling then has only the
 //! tail to make durable (on the disks measured, an fsync costs about 0.4 ms plus 0.6 ms
-//! per MiB it writes back, and the final round's delta is a few MiB).
+//! per MiB it writes back, and the final round's delta is a few MiB). Between those
+//! fsyncs the disk is kept busy: each buffer's write-back is started as soon as it is
+//! in the page cache ([`start_write_back`]), so an fsync waits for less and the last
+//! one mostly for the disk's cache flush.
 
 use std::fs::File;
 use std::io;
@@ -22,6 +25,24 @@ use std::thread::JoinHandle;
 /// Bytes written since the last fsync for which the writer, once it has caught up,
 /// fsyncs before it waits for more.
 pub const SYNC_AHEAD: u64 = 512 * 1024;
+
+/// Asks the OS to start writing `len` bytes at `pos` to the disk without waiting for
+/// them (Linux starts write-back of the dirty pages for `POSIX_FADV_DONTNEED`; it
+/// drops only pages already clean, and these were just written). Advice only: where it
+/// is not supported, the next fsync does all the work, as it would without it.
+fn start_write_back(file: &File, pos: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::fs::fadvise(
+            file,
+            pos,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::DontNeed,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, pos, len);
+}
 
 /// A writer thread and the buffers handed to it.
 #[derive(Debug)]
@@ -59,6 +80,7 @@ impl WriteBehind {
                         Err(TryRecvError::Disconnected) => return Ok(()),
                     };
                     file.write_all_at(&buf, pos)?;
+                    start_write_back(&file, pos, buf.len() as u64);
                     let end = pos + buf.len() as u64;
                     unsynced += buf.len() as u64;
                     // Dropped first, so the handle can take the buffer back.
