@@ -352,6 +352,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         last_end_seq: None,
         rate,
         drained: false,
+        last_added: None,
     };
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
@@ -359,15 +360,18 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         // makes it durable while this one asks for the lock again at once: the flusher
         // commits meanwhile, and pacing holds it to one commit per hold only while the
         // driver does not keep the lock waiting.
-        // After a hold that replayed everything there was, the next one is most likely
-        // the final, whose commit would otherwise wait for that write-out under the
-        // lock: make it durable here (the flusher's commit meanwhile takes longer).
-        target.borrow_mut().write_out_behind(rounds.drained)?;
+        // When the next hold is most likely the final (the last replayed everything
+        // there was, or what it left and one more commit fit in the final budget), its
+        // commit would otherwise wait for that write-out under the lock: make it
+        // durable here (the flusher's commit meanwhile takes longer).
         let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
+        let durable = rounds.next_likely_final(budget, stats.paced_rounds, finish_within);
+        target.borrow_mut().write_out_behind(durable)?;
         let guard = locked(&mut o.lock, &mut o.unlock);
         let hold_started = Instant::now();
         let (end_pos, end_seq, decision) =
             rounds.decide(&mut src, &mut stats, budget, finish_within)?;
+        rounds.last_added = rounds.last_end_seq.map(|s| end_seq.saturating_sub(s));
         {
             // The flusher waits: nodes as literals, and the second core reads ahead.
             let mut t = target.borrow_mut();
@@ -469,6 +473,8 @@ struct Rounds {
     rate: ReplayRate,
     /// Whether the last paced hold replayed the whole backlog it found.
     drained: bool,
+    /// What the flusher committed between the last two holds.
+    last_added: Option<u64>,
 }
 
 impl Rounds {
@@ -494,6 +500,31 @@ impl Rounds {
             finish_within,
         });
         Ok((end_pos, end.update_seq, decision))
+    }
+
+    /// Whether the next hold is most likely the final: the last paced hold drained the
+    /// backlog, or [`next_hold`] would decide so for what it left plus one more commit
+    /// of the last one's size.
+    fn next_likely_final(
+        &self,
+        budget: HoldBudget,
+        paced_rounds: u32,
+        finish_within: Option<u32>,
+    ) -> bool {
+        if self.drained {
+            return true;
+        }
+        let (Some(end), Some(added)) = (self.last_end_seq, self.last_added) else {
+            return false;
+        };
+        let left = end.saturating_sub(self.replayed_seq);
+        next_hold(HoldState {
+            backlog: left + added,
+            added: Some(added),
+            budget,
+            paced_rounds,
+            finish_within,
+        }) == Hold::Final
     }
 
     /// After the final round: how long pacing lasted and the flusher's rate meanwhile.
@@ -964,5 +995,45 @@ mod tests {
         assert!(stuck(90, 100));
         assert!(!stuck(89, 100));
         assert!(!stuck(1000, u64::MAX));
+    }
+
+    fn rounds(replayed_seq: u64, last_end_seq: u64, last_added: u64) -> Rounds {
+        Rounds {
+            replayed_seq,
+            paced_from: 0,
+            pacing_started: Instant::now(),
+            last_end_seq: Some(last_end_seq),
+            rate: ReplayRate::default(),
+            drained: replayed_seq >= last_end_seq,
+            last_added: Some(last_added),
+        }
+    }
+
+    #[test]
+    fn the_write_out_is_made_durable_before_a_likely_final_hold() {
+        let budget = HoldBudget::Docs {
+            paced: 1300,
+            last: 800,
+        };
+        let likely = |r: Rounds| r.next_likely_final(budget, 3, None);
+        // Drained: the next hold finds one commit, which ends it.
+        assert!(likely(rounds(5000, 5000, 1000)));
+        // 30 left and another commit of 1000: a final round of (a little over) one.
+        assert!(likely(rounds(4970, 5000, 1000)));
+        // 300 left: the next hold is paced, its write-out need not wait.
+        assert!(!likely(rounds(4700, 5000, 1000)));
+        // Small commits: what is left and the next fit in the final budget.
+        assert!(likely(rounds(4600, 5000, 300)));
+        assert!(!likely(rounds(4400, 5000, 300)));
+        // The caller's round limit makes the next hold the final.
+        assert!(rounds(0, 5000, 1000).next_likely_final(budget, 3, Some(3)));
+        // Before the first hold nothing is known.
+        let first = Rounds {
+            last_end_seq: None,
+            last_added: None,
+            drained: false,
+            ..rounds(0, 0, 0)
+        };
+        assert!(!first.next_likely_final(budget, 0, None));
     }
 }
