@@ -199,6 +199,13 @@ impl Db {
         Ok(())
     }
 
+    /// Makes the next `bytes` of appends go to memory already allocated and touched (see
+    /// [`CouchFile::reserve_pending`]): before holds whose appends are kept in memory.
+    pub(crate) fn reserve_write_buffer(&mut self, bytes: usize) -> Result<()> {
+        self.file_mut()?.reserve_pending(bytes);
+        Ok(())
+    }
+
     /// Until the next commit or sync, has this handle's write-outs done by another
     /// thread (see [`CouchFile::set_write_behind`]): the online driver's final round,
     /// which replays under the engine's lock while the OS copies what it wrote.

@@ -10,7 +10,7 @@ use super::write_buffer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
-    strip_markers,
+    strip_markers, strip_markers_after,
 };
 use crate::format::checksum::{ChecksumKind, ChecksumPolicy};
 use crate::format::chunk::{
@@ -177,6 +177,19 @@ impl CouchFile {
             Some(mut behind) => behind.settle().map_err(|e| Error::io(ErrorKind::Write, e)),
             None => Ok(()),
         }
+    }
+
+    /// Makes sure the next `bytes` appended go to memory that is already allocated and
+    /// touched, so appends made while an engine waits take no page faults (a hold's
+    /// buffer is a few MiB of fresh memory the first time, faulted in page by page).
+    pub fn reserve_pending(&mut self, bytes: usize) {
+        let pending = self.pending_buffer();
+        let len = pending.len();
+        if pending.capacity() - len >= bytes {
+            return;
+        }
+        pending.resize(len + bytes, 0);
+        pending.truncate(len);
     }
 
     /// Writes B-tree nodes as Snappy literals (a copy, no compression) while `on` is set:
@@ -465,11 +478,10 @@ impl CouchFile {
         }
         if (out.len() as u64) < PREFIX_LEN as u64 + body_len {
             // The chunk is longer than the first read: read the remainder, starting at a
-            // position whose marker (if any) has not been read yet.
-            let mut rest = Vec::new();
-            self.read_raw_via(ahead, pos + first, total - first, &mut rest)?;
-            strip_markers(pos + first, &mut rest);
-            out.extend_from_slice(&rest);
+            // position whose marker (if any) has not been read yet, after what is there.
+            let read = out.len();
+            self.read_raw_via(ahead, pos + first, total - first, out)?;
+            strip_markers_after(pos + first, out, read);
         }
         out.truncate(PREFIX_LEN + body_len as usize);
         out.drain(..PREFIX_LEN);
@@ -809,6 +821,33 @@ mod tests {
         f.remember(again.pos, Arc::from(&b"again decoded"[..]));
         f.discard_pending();
         assert!(f.cached(again.pos).is_none());
+    }
+
+    /// A reserved buffer takes a hold's appends without growing (no fresh pages while the
+    /// engine waits), and what was appended before the reservation stays.
+    #[test]
+    fn reserved_pending_buffer_takes_the_appends_without_growing() {
+        let mem = MemoryBackend::new();
+        let mut f = new_file(&mem);
+        f.set_deferred_writes(Some(64 << 20));
+        let first = f.append_chunk(b"before").unwrap();
+        f.reserve_pending(700_000);
+        let reserved = f.pending.capacity();
+        assert!(reserved >= 700_000, "{reserved}");
+        let body = vec![3u8; 3000];
+        let locs: Vec<_> = (0..200).map(|_| f.append_chunk(&body).unwrap()).collect();
+        assert_eq!(f.pending.capacity(), reserved);
+        // Reserving again with room left changes nothing.
+        f.reserve_pending(1000);
+        assert_eq!(f.pending.capacity(), reserved);
+        let mut out = Vec::new();
+        f.read_chunk(first.pos, &mut out).unwrap();
+        assert_eq!(out, b"before");
+        f.sync().unwrap();
+        for loc in &locs {
+            f.read_chunk(loc.pos, &mut out).unwrap();
+            assert_eq!(out, body);
+        }
     }
 
     /// Write-behind: chunks handed to the writer thread read back before it is settled,

@@ -42,8 +42,14 @@ pub fn physical_len(pos: u64, logical_len: u64) -> u64 {
 /// Removes, in place, the marker bytes from `buf`, which holds the file bytes starting
 /// at position `pos`.
 pub fn strip_markers(pos: u64, buf: &mut Vec<u8>) {
-    let mut write = 0usize;
-    let mut read = 0usize;
+    strip_markers_after(pos, buf, 0);
+}
+
+/// [`strip_markers`] for the bytes of `buf` from `from` on, which are the file bytes
+/// starting at `pos` (those before `from` are kept as they are).
+pub fn strip_markers_after(pos: u64, buf: &mut Vec<u8>, from: usize) {
+    let mut write = from;
+    let mut read = from;
     let mut p = pos;
     while read < buf.len() {
         if is_block_start(p) {
@@ -105,6 +111,20 @@ mod tests {
             prop_assert_eq!(raw.len() as u64, physical_len(pos, data.len() as u64));
             strip_markers(pos, &mut raw);
             prop_assert_eq!(raw, data);
+        }
+
+        #[test]
+        fn strip_in_two_parts(pos in 0u64..20_000, data in proptest::collection::vec(any::<u8>(), 0..10_000), cut in 0usize..12_000) {
+            let mut raw = Vec::new();
+            insert_markers(pos, &data, &mut raw);
+            // Stripped as a chunk read in two: a first part, then the rest appended.
+            let cut = cut.min(raw.len());
+            let mut out = raw[..cut].to_vec();
+            strip_markers(pos, &mut out);
+            let kept = out.len();
+            out.extend_from_slice(&raw[cut..]);
+            strip_markers_after(pos + cut as u64, &mut out, kept);
+            prop_assert_eq!(out, data);
         }
     }
 }
