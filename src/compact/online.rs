@@ -377,7 +377,6 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         let hold_started = Instant::now();
         let (end_pos, end_seq, decision) =
             rounds.decide(&mut src, &mut stats, budget, finish_within)?;
-        rounds.last_added = rounds.last_end_seq.map(|s| end_seq.saturating_sub(s));
         {
             // The flusher waits: nodes as literals, and the second core reads ahead.
             let mut t = target.borrow_mut();
@@ -506,7 +505,7 @@ impl Rounds {
     /// records what the flusher committed since the last hold (one commit, with a fair
     /// lock). Returns the newest header's position and sequence number, and the decision.
     fn decide(
-        &self,
+        &mut self,
         src: &mut Db,
         stats: &mut OnlineStats,
         budget: HoldBudget,
@@ -514,6 +513,7 @@ impl Rounds {
     ) -> Result<(u64, u64, Hold)> {
         let (end_pos, end) = src.newest_header()?;
         let added = self.last_end_seq.map(|s| end.update_seq.saturating_sub(s));
+        self.last_added = added;
         stats.most_docs_added_between_holds =
             stats.most_docs_added_between_holds.max(added.unwrap_or(0));
         let decision = next_hold(HoldState {
