@@ -357,7 +357,6 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         pacing_started: Instant::now(),
         last_end_seq: None,
         rate,
-        drained: false,
         last_added: None,
     };
     loop {
@@ -429,7 +428,6 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut progress,
             &mut rounds,
         )?;
-        rounds.drained = rounds.replayed_seq >= end_seq;
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += replayed;
         let held = hold_started.elapsed();
@@ -494,8 +492,6 @@ struct Rounds {
     last_end_seq: Option<u64>,
     /// How fast replays ran under the lock.
     rate: ReplayRate,
-    /// Whether the last paced hold replayed the whole backlog it found.
-    drained: bool,
     /// What the flusher committed between the last two holds.
     last_added: Option<u64>,
 }
@@ -535,13 +531,16 @@ impl Rounds {
         paced_rounds: u32,
         finish_within: Option<u32>,
     ) -> bool {
-        if self.drained {
-            return true;
-        }
-        let (Some(end), Some(added)) = (self.last_end_seq, self.last_added) else {
+        let Some(end) = self.last_end_seq else {
             return false;
         };
         let left = end.saturating_sub(self.replayed_seq);
+        let Some(added) = self.last_added else {
+            return left == 0;
+        };
+        if left == 0 {
+            return true;
+        }
         next_hold(HoldState {
             backlog: left + added,
             added: Some(added),
@@ -1028,7 +1027,6 @@ mod tests {
             pacing_started: Instant::now(),
             last_end_seq: Some(last_end_seq),
             rate: ReplayRate::default(),
-            drained: replayed_seq >= last_end_seq,
             last_added: Some(last_added),
         }
     }
@@ -1055,7 +1053,6 @@ mod tests {
         let first = Rounds {
             last_end_seq: None,
             last_added: None,
-            drained: false,
             ..rounds(0, 0, 0)
         };
         assert!(!first.next_likely_final(budget, 0, None));
