@@ -524,10 +524,9 @@ impl CouchFile {
             return Err(Error::NoHeader);
         }
         if total > first - 1 {
-            let mut rest = Vec::new();
-            self.read_raw(pos + first, total - (first - 1), &mut rest)?;
-            strip_markers(pos + first, &mut rest);
-            raw.extend_from_slice(&rest);
+            let read = raw.len();
+            self.read_raw(pos + first, total - (first - 1), &mut raw)?;
+            strip_markers_after(pos + first, &mut raw, read);
         }
         let body = &raw[PREFIX_LEN..PREFIX_LEN + prefix.body_len as usize];
         // Headers are checked against either kind: the format is what they tell us.
