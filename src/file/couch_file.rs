@@ -12,7 +12,7 @@ use crate::format::block::{
     BLOCK_SIZE, DATA_MARKER, HEADER_MARKER, insert_markers, is_block_start, physical_len,
     strip_markers, strip_markers_after,
 };
-use crate::format::checksum::{ChecksumKind, ChecksumPolicy};
+use crate::format::checksum::{ChecksumKind, ChecksumPolicy, VerifiedChecksum};
 use crate::format::chunk::{
     self, PREFIX_LEN, decode_data_prefix, decode_header_prefix, encode_data_prefix,
     encode_header_prefix,
@@ -293,16 +293,24 @@ impl CouchFile {
         Ok(self.end)
     }
 
-    /// Appends the file bytes `[pos, pos + len)` to `out`, from the backend or from the
-    /// pending buffer. Reading past the end is READ.
-    fn read_raw(&self, pos: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+    /// Puts the file bytes `[pos, pos + len)` into `out` from index `start` on (out's
+    /// length becomes `start + len`), from the backend or from the pending buffer.
+    /// Reading past the end is READ. What `out` held from `start` on is overwritten, not
+    /// zeroed first: a buffer reused for reads of about one size is zeroed only where it
+    /// grows (zeroing every read cost a twentieth of a replay's instructions).
+    fn read_raw(&self, pos: u64, len: u64, out: &mut Vec<u8>, start: usize) -> Result<()> {
         let stop = pos.checked_add(len).ok_or(Error::Read)?;
         if stop > self.end {
             return Err(Error::Read);
         }
         let len = usize::try_from(len).map_err(|_| Error::AllocFail)?;
-        let start = out.len();
-        out.resize(start + len, 0);
+        let end = start.checked_add(len).ok_or(Error::AllocFail)?;
+        debug_assert!(start <= out.len());
+        if out.len() < end {
+            out.resize(end, 0);
+        } else {
+            out.truncate(end);
+        }
         // Below `in_file` the bytes are in the backend; from there to `flushed` they
         // are with the write-behind thread; then pending.
         let in_file = self.in_file();
@@ -371,7 +379,9 @@ impl CouchFile {
         size: u64,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        self.tagged(tag, || self.read_chunk_with(None, pos, Some(size), out))
+        self.tagged(tag, || {
+            self.read_chunk_with(None, pos, Some(size), out).map(|_| ())
+        })
     }
 
     /// The backend, for the C API's access to the caller's file operations.
@@ -393,66 +403,70 @@ impl CouchFile {
     /// checksum. A chunk reaching past the end of the file is CORRUPT; a checksum
     /// mismatch is CHECKSUM_FAIL.
     pub fn read_chunk(&self, pos: u64, out: &mut Vec<u8>) -> Result<()> {
-        self.read_chunk_with(None, pos, None, out)
+        self.read_chunk_with(None, pos, None, out).map(|_| ())
     }
 
     /// [`CouchFile::read_chunk`] through a window read ahead of it: chunks that lie close
     /// together, read in order (the bodies one commit wrote, as a replay reads them),
-    /// cost one read per window instead of one per chunk.
+    /// cost one read per window instead of one per chunk. Returns the chunk's checksum,
+    /// for [`CouchFile::append_copy`].
     pub fn read_chunk_ahead(
         &self,
         ahead: &mut ReadAhead,
         pos: u64,
         out: &mut Vec<u8>,
-    ) -> Result<()> {
+    ) -> Result<VerifiedChecksum> {
         self.read_chunk_with(Some(ahead), pos, None, out)
     }
 
-    /// Appends the bytes `[pos, pos + len)` to `out`, from `ahead` when it holds them
-    /// (refilling it from `pos` when it does not), or straight from the file.
+    /// [`CouchFile::read_raw`] from `ahead` when it holds the bytes (refilling it from
+    /// `pos` when it does not), or straight from the file.
     fn read_raw_via(
         &self,
         ahead: Option<&mut ReadAhead>,
         pos: u64,
         len: u64,
         out: &mut Vec<u8>,
+        start: usize,
     ) -> Result<()> {
         let Some(ra) = ahead else {
-            return self.read_raw(pos, len, out);
+            return self.read_raw(pos, len, out, start);
         };
         let stop = pos.checked_add(len).ok_or(Error::Read)?;
         let held = ra.start..ra.start + ra.bytes.len() as u64;
         if !(held.contains(&pos) && stop <= held.end) {
             if stop > self.flushed {
                 // Not yet written out: the pending buffer has it.
-                return self.read_raw(pos, len, out);
+                return self.read_raw(pos, len, out, start);
             }
-            ra.bytes.clear();
             ra.start = pos;
             self.read_raw(
                 pos,
                 len.max(READ_AHEAD).min(self.flushed - pos),
                 &mut ra.bytes,
-            )?;
+                0,
+            )
+            .inspect_err(|_| ra.bytes.clear())?;
         }
         let from = (pos - ra.start) as usize;
+        out.truncate(start);
         out.extend_from_slice(&ra.bytes[from..from + len as usize]);
         Ok(())
     }
 
     /// Reads the chunk at `pos`; `size`: how many file bytes it is thought to take.
+    /// Returns its checksum, verified.
     fn read_chunk_with(
         &self,
         mut ahead: Option<&mut ReadAhead>,
         pos: u64,
         size: Option<u64>,
         out: &mut Vec<u8>,
-    ) -> Result<()> {
+    ) -> Result<VerifiedChecksum> {
         if pos >= self.end {
             return Err(Error::Corrupt);
         }
         let avail = self.end - pos;
-        out.clear();
         let to_block_end = BLOCK_SIZE - pos % BLOCK_SIZE;
         let usual = if to_block_end < SHORTEST_READ {
             to_block_end + BLOCK_SIZE
@@ -465,7 +479,8 @@ impl CouchFile {
             _ => usual,
         }
         .min(avail);
-        self.read_raw_via(ahead.as_deref_mut(), pos, first, out)?;
+        // What `out` held is overwritten (see `read_raw`).
+        self.read_raw_via(ahead.as_deref_mut(), pos, first, out, 0)?;
         strip_markers(pos, out);
         if out.len() < PREFIX_LEN {
             return Err(Error::Corrupt);
@@ -480,15 +495,18 @@ impl CouchFile {
             // The chunk is longer than the first read: read the remainder, starting at a
             // position whose marker (if any) has not been read yet, after what is there.
             let read = out.len();
-            self.read_raw_via(ahead, pos + first, total - first, out)?;
+            self.read_raw_via(ahead, pos + first, total - first, out, read)?;
             strip_markers_after(pos + first, out, read);
         }
         out.truncate(PREFIX_LEN + body_len as usize);
         out.drain(..PREFIX_LEN);
-        if !self.policy.accepts(out, prefix.crc) {
-            return Err(Error::ChecksumFail);
+        match self.policy.matching(out, prefix.crc) {
+            Some(kind) => Ok(VerifiedChecksum {
+                kind,
+                crc: prefix.crc,
+            }),
+            None => Err(Error::ChecksumFail),
         }
-        Ok(())
     }
 
     /// Reads and validates the header at `pos` (a block boundary). A position without a
@@ -507,7 +525,7 @@ impl CouchFile {
         // holds no other marker, and within a block there is none.
         let first = HEADER_READ.min(avail);
         let mut raw = Vec::new();
-        self.read_raw(pos, first, &mut raw)?;
+        self.read_raw(pos, first, &mut raw, 0)?;
         if raw[0] != HEADER_MARKER {
             return Err(Error::NoHeader);
         }
@@ -525,7 +543,7 @@ impl CouchFile {
         }
         if total > first - 1 {
             let read = raw.len();
-            self.read_raw(pos + first, total - (first - 1), &mut raw)?;
+            self.read_raw(pos + first, total - (first - 1), &mut raw, read)?;
             strip_markers_after(pos + first, &mut raw, read);
         }
         let body = &raw[PREFIX_LEN..PREFIX_LEN + prefix.body_len as usize];
@@ -618,9 +636,25 @@ impl CouchFile {
     /// Appends a data chunk holding `body`. The write may stay buffered until the next
     /// flush; reads see it at once.
     pub fn append_chunk(&mut self, body: &[u8]) -> Result<ChunkLocation> {
-        let crc = match self.policy {
-            ChecksumPolicy::Exactly(kind) => kind.compute(body),
-            ChecksumPolicy::Either => return Err(Error::Write),
+        self.append_chunk_with(body, None)
+    }
+
+    /// [`CouchFile::append_chunk`] of a chunk read from a file (a body a compaction or
+    /// replay copies as stored): its checksum, verified as read, is carried over when
+    /// it is of this file's kind, instead of being computed again.
+    pub fn append_copy(&mut self, body: &[u8], sum: VerifiedChecksum) -> Result<ChunkLocation> {
+        self.append_chunk_with(body, Some(sum))
+    }
+
+    fn append_chunk_with(
+        &mut self,
+        body: &[u8],
+        sum: Option<VerifiedChecksum>,
+    ) -> Result<ChunkLocation> {
+        let crc = match (self.policy, sum) {
+            (ChecksumPolicy::Exactly(kind), Some(sum)) if sum.kind == kind => sum.crc,
+            (ChecksumPolicy::Exactly(kind), _) => kind.compute(body),
+            (ChecksumPolicy::Either, _) => return Err(Error::Write),
         };
         let prefix = encode_data_prefix(body.len(), crc)?;
         // A chunk starting on a block boundary is recorded after the boundary's marker,
@@ -794,6 +828,37 @@ mod tests {
         let mut f = CouchFile::new(Box::new(mem.clone())).unwrap();
         f.set_checksum(ChecksumKind::Crc32c);
         f
+    }
+
+    #[test]
+    fn a_copied_chunk_carries_its_checksum_over_only_into_a_file_of_its_kind() {
+        let body = vec![3u8; 5000];
+        let mem = MemoryBackend::new();
+        let mut src = new_file(&mem);
+        let at = src.append_chunk(&body).unwrap();
+        src.sync().unwrap();
+        let mut out = Vec::new();
+        let mut ahead = ReadAhead::default();
+        let sum = src.read_chunk_ahead(&mut ahead, at.pos, &mut out).unwrap();
+        assert_eq!(out, body);
+        assert_eq!(sum.kind, ChecksumKind::Crc32c);
+        assert_eq!(sum.crc, ChecksumKind::Crc32c.compute(&body));
+        for kind in [ChecksumKind::Crc32c, ChecksumKind::Crc32] {
+            let mut target = CouchFile::new(Box::new(MemoryBackend::new())).unwrap();
+            target.set_checksum(kind);
+            let copy = target.append_copy(&out, sum).unwrap();
+            target.read_chunk(copy.pos, &mut out).unwrap();
+            assert_eq!(out, body, "{kind:?}");
+        }
+        // A checksum of the file's kind is taken as given, not computed again.
+        let mut target = new_file(&MemoryBackend::new());
+        let forged = VerifiedChecksum {
+            crc: sum.crc ^ 1,
+            ..sum
+        };
+        let copy = target.append_copy(&body, forged).unwrap();
+        let err = target.read_chunk(copy.pos, &mut out).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ChecksumFail);
     }
 
     #[test]
@@ -1078,10 +1143,17 @@ mod tests {
                 // A size hint, right or wrong, reads the same chunk.
                 let size = loc.physical_size;
                 for hint in [size, 0, 1, size / 2, size + 1, size + 5000, u64::MAX] {
-                    out.clear();
+                    // `out` still holds the last chunk read: overwritten, never mixed in.
                     f.read_tagged_sized(AccessTag::BTree, loc.pos, hint, &mut out).unwrap();
                     prop_assert_eq!(&out, body);
                 }
+            }
+            // Through one window, in order and then backwards (each read refilling it),
+            // into the same buffer.
+            let mut ahead = ReadAhead::default();
+            for (loc, body) in locs.iter().zip(&bodies).chain(locs.iter().zip(&bodies).rev()) {
+                f.read_chunk_ahead(&mut ahead, loc.pos, &mut out).unwrap();
+                prop_assert_eq!(&out, body);
             }
         }
 

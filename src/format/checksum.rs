@@ -42,14 +42,27 @@ pub enum ChecksumPolicy {
 impl ChecksumPolicy {
     /// Whether `crc` is a valid checksum of `data` under this policy.
     pub fn accepts(self, data: &[u8], crc: u32) -> bool {
-        match self {
-            ChecksumPolicy::Exactly(kind) => kind.compute(data) == crc,
-            ChecksumPolicy::Either => {
-                ChecksumKind::Crc32c.compute(data) == crc
-                    || ChecksumKind::Crc32.compute(data) == crc
-            }
-        }
+        self.matching(data, crc).is_some()
     }
+
+    /// The kind `crc` is a valid checksum of `data` in, if any this policy accepts.
+    pub fn matching(self, data: &[u8], crc: u32) -> Option<ChecksumKind> {
+        let kinds: &[ChecksumKind] = match &self {
+            ChecksumPolicy::Exactly(kind) => std::slice::from_ref(kind),
+            ChecksumPolicy::Either => &[ChecksumKind::Crc32c, ChecksumKind::Crc32],
+        };
+        kinds.iter().copied().find(|k| k.compute(data) == crc)
+    }
+}
+
+/// A chunk's checksum as read and verified: a copy of the chunk into a file of the
+/// same kind carries it over instead of computing it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedChecksum {
+    /// The kind it was verified as.
+    pub kind: ChecksumKind,
+    /// The checksum.
+    pub crc: u32,
 }
 
 #[cfg(test)]
@@ -67,5 +80,14 @@ mod tests {
         assert_eq!(ChecksumKind::Crc32c.compute(b"123456789"), 0xe306_9283);
         assert!(ChecksumPolicy::Either.accepts(&body, 0xf029_2b6b));
         assert!(!ChecksumPolicy::Exactly(ChecksumKind::Crc32c).accepts(&body, 0xf029_2b6b));
+        assert_eq!(
+            ChecksumPolicy::Either.matching(&body, 0xf029_2b6b),
+            Some(ChecksumKind::Crc32)
+        );
+        assert_eq!(
+            ChecksumPolicy::Either.matching(b"123456789", 0xe306_9283),
+            Some(ChecksumKind::Crc32c)
+        );
+        assert_eq!(ChecksumPolicy::Either.matching(b"123456789", 0), None);
     }
 }

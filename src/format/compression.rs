@@ -59,7 +59,8 @@ pub fn decompress_into(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     if len > data.len().saturating_mul(MAX_EXPANSION) + 64 {
         return Err(Error::Corrupt);
     }
-    out.clear();
+    // Every byte up to `len` is written by the decoder: only growth is zeroed, so a
+    // reused buffer is not cleared for every node.
     out.resize(len, 0);
     let n = DECODER
         .with(|d| d.borrow_mut().decompress(data, out))
@@ -83,15 +84,23 @@ mod tests {
             let mut d = Vec::new();
             decompress_into(&c, &mut d).unwrap();
             prop_assert_eq!(&d, &data);
+            // Into a buffer holding something longer, and something shorter.
+            let mut longer = vec![0xa5u8; data.len() + 100];
+            decompress_into(&c, &mut longer).unwrap();
+            prop_assert_eq!(&longer, &data);
+            let mut shorter = vec![0x5au8; data.len() / 2];
+            decompress_into(&c, &mut shorter).unwrap();
+            prop_assert_eq!(&shorter, &data);
             // The snap crate's own decoder agrees.
             prop_assert_eq!(snap::raw::Decoder::new().decompress_vec(&c).unwrap(), data);
         }
 
         #[test]
-        fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..5000)) {
+        fn round_trip(data in proptest::collection::vec(any::<u8>(), 0..5000), dirty in 0usize..6000) {
             let mut c = Vec::new();
             compress_into(&data, &mut c);
-            let mut d = Vec::new();
+            // The buffer holds `dirty` bytes of something else: all of it is replaced.
+            let mut d = vec![0xa5u8; dirty];
             decompress_into(&c, &mut d).unwrap();
             prop_assert_eq!(d, data);
         }
