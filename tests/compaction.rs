@@ -446,3 +446,86 @@ fn recovery_mode_copies_what_is_readable() {
     assert_eq!(copied, stats.docs_copied);
     assert!(copied > 20_000 && copied < 30_000, "copied {copied}");
 }
+
+/// Replays sharing one set of buffers (as the online driver's holds do): a batch of long
+/// ids and revision metadata, then batches of short ones with deletions, each filling
+/// doc infos that held longer values. The target ends up as a fresh compaction of the
+/// source's newest header would, document for document.
+#[test]
+fn replays_into_reused_buffers_match_a_fresh_compaction() {
+    use couchstore::compact::replay::{ReplayBuffers, ReplayOptions, replay};
+    use couchstore::db::NewDoc;
+    use std::cell::RefCell;
+
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("src.couch");
+    let mut db = Db::open(
+        &src_path,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let body = vec![b'x'; 300];
+    let commit = |db: &mut Db, ids: &[Vec<u8>], meta: &[u8], delete_every: usize| {
+        let mut docs: Vec<NewDoc<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let deleted = delete_every > 0 && i % delete_every == 0;
+                NewDoc {
+                    id,
+                    body: (!deleted).then_some(&body[..]),
+                    deleted,
+                    rev_seq: 2,
+                    rev_meta: meta,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        db.save_documents(&mut docs, Default::default()).unwrap();
+        db.commit().unwrap();
+        db.header_position()
+    };
+    let long: Vec<Vec<u8>> = (0..400)
+        .map(|i| format!("a-long-document-id-of-some-length-{i:05}").into_bytes())
+        .collect();
+    let short: Vec<Vec<u8>> = (0..150).map(|i| format!("s{i}").into_bytes()).collect();
+    commit(&mut db, &long[..200], b"m", 0);
+    let start = db.header_position();
+    let target_path = dir.path().join("t.couch");
+    compact::compact(&db, &target_path, CompactOptions::default()).unwrap();
+    let ends = [
+        commit(&mut db, &long, &[7u8; 40], 0),
+        commit(&mut db, &short, b"", 4),
+        commit(&mut db, &short[..20], b"r", 3),
+        commit(&mut db, &long[..50], b"", 2),
+    ];
+
+    let mut src = open_ro(&src_path);
+    src.seek_header(start).unwrap();
+    let target = RefCell::new(Db::open(&target_path, OpenOptions::default()).unwrap());
+    let mut buffers = ReplayBuffers::default();
+    for (i, &end) in ends.iter().enumerate() {
+        // Batches of a few documents each, so batches of a replay leave old entries too.
+        let stats = replay(
+            &mut src,
+            &target,
+            end,
+            ReplayOptions {
+                flush_threshold: 700,
+                buffers: Some(&mut buffers),
+                skip_commit: i + 1 < ends.len(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(stats.docs > 0, "{stats:?}");
+    }
+    let fresh_path = dir.path().join("fresh.couch");
+    let newest = open_ro(&src_path);
+    compact::compact(&newest, &fresh_path, CompactOptions::default()).unwrap();
+    let target = target.into_inner();
+    assert_eq!(logical(&target), logical(&open_ro(&fresh_path)));
+}

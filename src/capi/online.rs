@@ -93,6 +93,7 @@ pub unsafe extern "C" fn couchstore_replay(
             after_seq: None,
             max_docs: None,
             unpublished_target: false,
+            buffers: None,
         };
         replay::replay(&mut src, &handle.inner, end_header_position, options).map(|_| ())
     })

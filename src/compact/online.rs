@@ -42,7 +42,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::rate_limit::{self, RateLimit};
-use super::replay::{ReplayOptions, ReplayStats, replay};
+use super::replay::{ReplayBuffers, ReplayOptions, ReplayStats, replay};
 use super::target::TargetFile;
 use super::{
     CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_options,
@@ -68,6 +68,9 @@ const FINAL_SHARE: f64 = 0.5;
 const HOLD_WRITE_BUFFER: usize = 64 << 20;
 /// Most of that memory made ready before the first hold (see [`hold_buffer_size`]).
 const HOLD_BUFFER_RESERVE: usize = 16 << 20;
+/// Doc infos the replay buffers keep for the holds (one hold replays about one flusher
+/// commit; a larger one grows them again).
+const HOLD_INFOS_KEPT: usize = 4096;
 /// Documents per second assumed for a hold before any replay was timed.
 const FIRST_RATE: f64 = 100_000.0;
 
@@ -333,7 +336,18 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     stats.compaction = snapshot(&src, &target, &mut o, &mut progress)?;
     // Catch up without the lock while the backlog is large and shrinking.
     let mut rate = ReplayRate::default();
-    catch_up(&mut src, &target, &o, &mut progress, &mut stats, &mut rate)?;
+    let mut buffers = ReplayBuffers::default();
+    catch_up(
+        &mut src,
+        &target,
+        &o,
+        &mut progress,
+        &mut stats,
+        &mut rate,
+        &mut buffers,
+    )?;
+    // The holds fill these buffers again: one commit's worth, not a catch-up's batch.
+    buffers.trim(HOLD_INFOS_KEPT);
     let unpaced = started.elapsed();
     let (_, newest) = src.newest_header()?;
     stats.flusher_docs_per_sec_unpaced =
@@ -358,6 +372,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         last_end_seq: None,
         rate,
         last_added: None,
+        buffers,
     };
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
@@ -494,6 +509,8 @@ struct Rounds {
     rate: ReplayRate,
     /// What the flusher committed between the last two holds.
     last_added: Option<u64>,
+    /// The replays' buffers, filled again by every hold.
+    buffers: ReplayBuffers,
 }
 
 impl Rounds {
@@ -583,6 +600,7 @@ fn final_round(
             after_seq: Some(rounds.replayed_seq),
             max_docs: None,
         },
+        &mut rounds.buffers,
     )?;
     stats.final_replay = started.elapsed();
     let commit_started = Instant::now();
@@ -626,6 +644,7 @@ fn paced_round(
             after_seq: Some(rounds.replayed_seq),
             max_docs: Some(docs),
         },
+        &mut rounds.buffers,
     )?;
     {
         let mut t = target.borrow_mut();
@@ -678,6 +697,7 @@ fn catch_up(
     progress: &mut Option<ProgressHook<'_>>,
     stats: &mut OnlineStats,
     rate: &mut ReplayRate,
+    buffers: &mut ReplayBuffers,
 ) -> Result<()> {
     let mut last_backlog = u64::MAX;
     let mut limit = o.rate_limit.as_ref();
@@ -713,6 +733,7 @@ fn catch_up(
             o.flush_threshold,
             progress,
             Span::default(),
+            buffers,
         )?;
         rate.observe(r.docs, round_started.elapsed());
         last_backlog = backlog_docs;
@@ -869,6 +890,7 @@ fn replay_step(
     flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
     span: Span,
+    buffers: &mut ReplayBuffers,
 ) -> Result<ReplayStats> {
     // Entering the phase is reported too: a cancellation point even when there is
     // nothing to replay.
@@ -900,6 +922,7 @@ fn replay_step(
             skip_commit: true,
             after_seq: span.after_seq,
             max_docs: span.max_docs,
+            buffers: Some(buffers),
             ..Default::default()
         },
     )
@@ -1028,6 +1051,7 @@ mod tests {
             last_end_seq: Some(last_end_seq),
             rate: ReplayRate::default(),
             last_added: Some(last_added),
+            buffers: ReplayBuffers::default(),
         }
     }
 
