@@ -503,29 +503,38 @@ fn replays_into_reused_buffers_match_a_fresh_compaction() {
         commit(&mut db, &long[..50], b"", 2),
     ];
 
-    let mut src = open_ro(&src_path);
-    src.seek_header(start).unwrap();
-    let target = RefCell::new(Db::open(&target_path, OpenOptions::default()).unwrap());
-    let mut buffers = ReplayBuffers::default();
-    for (i, &end) in ends.iter().enumerate() {
-        // Batches of a few documents each, so batches of a replay leave old entries too.
-        let stats = replay(
-            &mut src,
-            &target,
-            end,
-            ReplayOptions {
-                flush_threshold: 700,
-                buffers: Some(&mut buffers),
-                skip_commit: i + 1 < ends.len(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        assert!(stats.docs > 0, "{stats:?}");
-    }
     let fresh_path = dir.path().join("fresh.couch");
     let newest = open_ro(&src_path);
     compact::compact(&newest, &fresh_path, CompactOptions::default()).unwrap();
-    let target = target.into_inner();
-    assert_eq!(logical(&target), logical(&open_ro(&fresh_path)));
+    let want = logical(&open_ro(&fresh_path));
+    // Small batches (a few documents each, so a batch leaves older entries in the
+    // buffers), then whole commits with the prefetcher reading the target's nodes while
+    // the bodies are copied.
+    for (threshold, prefetch) in [(700, false), (0, true)] {
+        let copy = dir.path().join(format!("t-{threshold}.couch"));
+        std::fs::copy(&target_path, &copy).unwrap();
+        let mut src = open_ro(&src_path);
+        src.seek_header(start).unwrap();
+        let mut t = Db::open(&copy, OpenOptions::default()).unwrap();
+        t.set_prefetch(prefetch).unwrap();
+        let target = RefCell::new(t);
+        let mut buffers = ReplayBuffers::default();
+        for (i, &end) in ends.iter().enumerate() {
+            let stats = replay(
+                &mut src,
+                &target,
+                end,
+                ReplayOptions {
+                    flush_threshold: threshold,
+                    buffers: Some(&mut buffers),
+                    skip_commit: i + 1 < ends.len(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(stats.docs > 0, "{stats:?}");
+        }
+        let target = target.into_inner();
+        assert_eq!(logical(&target), want, "threshold {threshold}");
+    }
 }

@@ -336,7 +336,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     stats.compaction = snapshot(&src, &target, &mut o, &mut progress)?;
     // Catch up without the lock while the backlog is large and shrinking.
     let mut rate = ReplayRate::default();
-    let mut buffers = ReplayBuffers::default();
+    let mut replayer = Replayer {
+        flush_threshold: o.flush_threshold,
+        buffers: ReplayBuffers::default(),
+    };
     catch_up(
         &mut src,
         &target,
@@ -344,10 +347,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         &mut progress,
         &mut stats,
         &mut rate,
-        &mut buffers,
+        &mut replayer,
     )?;
     // The holds fill these buffers again: one commit's worth, not a catch-up's batch.
-    buffers.trim(HOLD_INFOS_KEPT);
+    replayer.buffers.trim(HOLD_INFOS_KEPT);
     let unpaced = started.elapsed();
     let (_, newest) = src.newest_header()?;
     stats.flusher_docs_per_sec_unpaced =
@@ -372,7 +375,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         last_end_seq: None,
         rate,
         last_added: None,
-        buffers,
+        replayer,
     };
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
@@ -414,7 +417,6 @@ fn run<T: Deref<Target = RefCell<Db>>>(
                 &mut src,
                 &target,
                 end_pos,
-                o.flush_threshold,
                 &mut progress,
                 &mut rounds,
                 &mut stats,
@@ -434,15 +436,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         };
         // A paced round: the flusher waits while a hold's worth is replayed.
         rounds.last_end_seq = Some(end_seq);
-        let replayed = paced_round(
-            &mut src,
-            &target,
-            end_pos,
-            docs,
-            o.flush_threshold,
-            &mut progress,
-            &mut rounds,
-        )?;
+        let replayed = paced_round(&mut src, &target, end_pos, docs, &mut progress, &mut rounds)?;
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += replayed;
         let held = hold_started.elapsed();
@@ -509,8 +503,8 @@ struct Rounds {
     rate: ReplayRate,
     /// What the flusher committed between the last two holds.
     last_added: Option<u64>,
-    /// The replays' buffers, filled again by every hold.
-    buffers: ReplayBuffers,
+    /// How the holds replay, with buffers every hold fills again.
+    replayer: Replayer,
 }
 
 impl Rounds {
@@ -583,25 +577,18 @@ fn final_round(
     src: &mut Db,
     target: &RefCell<Db>,
     end_pos: u64,
-    flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
     rounds: &mut Rounds,
     stats: &mut OnlineStats,
 ) -> Result<ReplayStats> {
     let started = Instant::now();
-    let r = replay_step(
-        src,
-        target,
-        end_pos,
-        Phase::FinalReplay,
-        flush_threshold,
-        progress,
-        Span {
-            after_seq: Some(rounds.replayed_seq),
-            max_docs: None,
-        },
-        &mut rounds.buffers,
-    )?;
+    let span = Span {
+        after_seq: Some(rounds.replayed_seq),
+        max_docs: None,
+    };
+    let r = rounds
+        .replayer
+        .step(src, target, end_pos, Phase::FinalReplay, progress, span)?;
     stats.final_replay = started.elapsed();
     let commit_started = Instant::now();
     if target.borrow().has_uncommitted() {
@@ -628,24 +615,17 @@ fn paced_round(
     target: &RefCell<Db>,
     end_pos: u64,
     docs: u64,
-    flush_threshold: usize,
     progress: &mut Option<ProgressHook<'_>>,
     rounds: &mut Rounds,
 ) -> Result<u64> {
     let round_started = Instant::now();
-    let r = replay_step(
-        src,
-        target,
-        end_pos,
-        Phase::PacedReplay,
-        flush_threshold,
-        progress,
-        Span {
-            after_seq: Some(rounds.replayed_seq),
-            max_docs: Some(docs),
-        },
-        &mut rounds.buffers,
-    )?;
+    let span = Span {
+        after_seq: Some(rounds.replayed_seq),
+        max_docs: Some(docs),
+    };
+    let r = rounds
+        .replayer
+        .step(src, target, end_pos, Phase::PacedReplay, progress, span)?;
     {
         let mut t = target.borrow_mut();
         t.set_literal_nodes(false)?;
@@ -697,7 +677,7 @@ fn catch_up(
     progress: &mut Option<ProgressHook<'_>>,
     stats: &mut OnlineStats,
     rate: &mut ReplayRate,
-    buffers: &mut ReplayBuffers,
+    replayer: &mut Replayer,
 ) -> Result<()> {
     let mut last_backlog = u64::MAX;
     let mut limit = o.rate_limit.as_ref();
@@ -725,15 +705,13 @@ fn catch_up(
         }
         let round_started = Instant::now();
         let target_end = target.borrow().file()?.end();
-        let r = replay_step(
+        let r = replayer.step(
             src,
             target,
             end_pos,
             Phase::CatchingUp,
-            o.flush_threshold,
             progress,
             Span::default(),
-            buffers,
         )?;
         rate.observe(r.docs, round_started.elapsed());
         last_backlog = backlog_docs;
@@ -882,50 +860,61 @@ struct Span {
     max_docs: Option<u64>,
 }
 
-fn replay_step(
-    src: &mut Db,
-    target: &RefCell<Db>,
-    end_pos: u64,
-    phase: Phase,
+/// How the driver replays: the caller's batch size, and buffers every step fills again
+/// (see [`ReplayBuffers`]).
+#[derive(Debug, Default)]
+struct Replayer {
     flush_threshold: usize,
-    progress: &mut Option<ProgressHook<'_>>,
-    span: Span,
-    buffers: &mut ReplayBuffers,
-) -> Result<ReplayStats> {
-    // Entering the phase is reported too: a cancellation point even when there is
-    // nothing to replay.
-    if let Some(p) = progress.as_mut() {
-        p(Progress {
-            phase,
-            docs: 0,
-            bytes: 0,
-        })?;
-    }
-    let report = progress.as_mut().map(|p| {
-        Box::new(move |s: &ReplayStats| {
+    buffers: ReplayBuffers,
+}
+
+impl Replayer {
+    /// Replays `span` of what lies between the source's current header and `end_pos`
+    /// into the target without committing, reporting progress as `phase`.
+    fn step(
+        &mut self,
+        src: &mut Db,
+        target: &RefCell<Db>,
+        end_pos: u64,
+        phase: Phase,
+        progress: &mut Option<ProgressHook<'_>>,
+        span: Span,
+    ) -> Result<ReplayStats> {
+        // Entering the phase is reported too: a cancellation point even when there is
+        // nothing to replay.
+        if let Some(p) = progress.as_mut() {
             p(Progress {
                 phase,
-                docs: s.docs,
-                bytes: s.body_bytes,
-            })
-        }) as super::replay::ReplayProgress<'_>
-    });
-    replay(
-        src,
-        target,
-        end_pos,
-        ReplayOptions {
-            flush_threshold,
-            progress: report,
-            // No step commits: the final round commits the target itself, after its
-            // replay, once what it wrote is out.
-            skip_commit: true,
-            after_seq: span.after_seq,
-            max_docs: span.max_docs,
-            buffers: Some(buffers),
-            ..Default::default()
-        },
-    )
+                docs: 0,
+                bytes: 0,
+            })?;
+        }
+        let report = progress.as_mut().map(|p| {
+            Box::new(move |s: &ReplayStats| {
+                p(Progress {
+                    phase,
+                    docs: s.docs,
+                    bytes: s.body_bytes,
+                })
+            }) as super::replay::ReplayProgress<'_>
+        });
+        replay(
+            src,
+            target,
+            end_pos,
+            ReplayOptions {
+                flush_threshold: self.flush_threshold,
+                progress: report,
+                // No step commits: the final round commits the target itself, after
+                // its replay, once what it wrote is out.
+                skip_commit: true,
+                after_seq: span.after_seq,
+                max_docs: span.max_docs,
+                buffers: Some(&mut self.buffers),
+                ..Default::default()
+            },
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1051,7 +1040,7 @@ mod tests {
             last_end_seq: Some(last_end_seq),
             rate: ReplayRate::default(),
             last_added: Some(last_added),
-            buffers: ReplayBuffers::default(),
+            replayer: Replayer::default(),
         }
     }
 

@@ -257,19 +257,13 @@ fn replay_changes(
             if let Some(hook) = options.pre_copy.as_mut() {
                 hook(Some(info), None)?;
             }
-            if info.bp != 0 {
-                let sum = file.read_chunk_ahead(ahead, info.bp, body)?;
-                info.bp = target.borrow_mut().file_mut()?.append_copy(body, sum)?.pos;
-                batch_bytes += body.len();
-                stats.body_bytes += body.len() as u64;
-            }
-            batch_bytes += info.id.len() + info.rev_meta.len() + 64;
+            // The body is copied when the batch is saved (`info.bp` is the source's
+            // until then); it counts towards the batch all the same.
+            batch_bytes += info.physical_size as usize + info.id.len() + info.rev_meta.len() + 64;
             filled += 1;
             stats.docs += 1;
             if batch_bytes >= threshold {
-                target
-                    .borrow_mut()
-                    .save_stored_entries(&batch[..filled], 0)?;
+                save_batch(file, target, &mut batch[..filled], 0, ahead, body, stats)?;
                 filled = 0;
                 batch_bytes = 0;
                 if let Some(progress) = options.progress.as_mut() {
@@ -284,10 +278,41 @@ fn replay_changes(
     if !stopped {
         last_seq = end.update_seq;
     }
+    save_batch(
+        file,
+        target,
+        &mut batch[..filled],
+        last_seq,
+        ahead,
+        body,
+        stats,
+    )?;
+    Ok(last_seq)
+}
+
+/// Saves a batch of doc infos read from the source's by-seq tree into the target,
+/// copying their bodies first: while they are copied, the target's prefetcher (when
+/// on) is already reading the nodes the batch rewrites.
+fn save_batch(
+    file: &CouchFile,
+    target: &RefCell<Db>,
+    batch: &mut [DocInfo],
+    update_seq: u64,
+    ahead: &mut ReadAhead,
+    body: &mut Vec<u8>,
+    stats: &mut ReplayStats,
+) -> Result<()> {
+    let mut copy = |out: &mut CouchFile, infos: &mut [DocInfo]| -> Result<()> {
+        for info in infos.iter_mut().filter(|i| i.bp != 0) {
+            let sum = file.read_chunk_ahead(ahead, info.bp, body)?;
+            info.bp = out.append_copy(body, sum)?.pos;
+            stats.body_bytes += body.len() as u64;
+        }
+        Ok(())
+    };
     target
         .borrow_mut()
-        .save_stored_entries(&batch[..filled], last_seq)?;
-    Ok(last_seq)
+        .save_copied_entries(batch, update_seq, Some(&mut copy))
 }
 
 /// The ids of the local documents at the handle's current header.

@@ -153,23 +153,26 @@ impl Db {
         if update_seq > MAX_U48 {
             return Err(Error::InvalidArguments);
         }
-        self.apply_entries(&infos, update_seq, on_saved)
+        self.apply_entries(&mut infos, update_seq, None, on_saved)
     }
 
-    /// Saves entries whose bodies are already in this file (`bp`, `physical_size` set):
-    /// the sequences are kept as given, and update_seq becomes at least `update_seq`.
-    /// Used by replay, which copies bodies as stored. On failure the handle is left as
-    /// it was before the call.
-    pub(crate) fn save_stored_entries(
+    /// Saves entries read from another file: their bodies already in this one (`bp`,
+    /// `physical_size` set), or appended by `copy` first, which sets `bp`; while it
+    /// does, another thread may already be reading the nodes the entries' ids lead to
+    /// (see [`Db::set_prefetch`]), which needs only the ids. The sequences are kept as
+    /// given, and update_seq becomes at least `update_seq`. Used by replay, which copies
+    /// bodies as stored. On failure the handle is left as it was before the call.
+    pub(crate) fn save_copied_entries(
         &mut self,
-        entries: &[DocInfo],
+        entries: &mut [DocInfo],
         update_seq: u64,
+        copy: Option<CopyBodies<'_>>,
     ) -> Result<()> {
         self.file_mut()?;
         let before_header = self.header.clone();
         let before_end = self.file()?.end();
         let update_seq = update_seq.max(self.header.update_seq);
-        match self.apply_entries(entries, update_seq, None) {
+        match self.apply_entries(entries, update_seq, copy, None) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.undo_to(before_header, before_end);
@@ -178,11 +181,13 @@ impl Db {
         }
     }
 
-    /// Updates both indexes with `infos` (bodies already written) in one pass each.
+    /// Updates both indexes with `infos` in one pass each: their bodies already written,
+    /// or appended by `copy` first (while the prefetcher, if any, starts reading).
     fn apply_entries(
         &mut self,
-        infos: &[DocInfo],
+        infos: &mut [DocInfo],
         update_seq: u64,
+        copy: Option<CopyBodies<'_>>,
         mut on_saved: Option<&mut dyn FnMut(SavedDoc<'_>)>,
     ) -> Result<()> {
         let file = self.file.as_mut().ok_or(Error::FileClosed)?;
@@ -190,33 +195,15 @@ impl Db {
         let mut order = sorted_by_id(infos);
         order.dedup_by(|later, earlier| infos[*later].id == infos[*earlier].id);
 
-        // The by-id values, encoded back to back in one buffer the actions borrow from.
-        let mut id_values = Vec::with_capacity(order.len() * (by_id::FIXED_LEN + 8));
-        let mut ends = Vec::with_capacity(order.len());
-        for &i in &order {
-            infos[i].by_id_value().encode(&mut id_values)?;
-            ends.push(id_values.len());
-        }
-        let id_actions = order
-            .iter()
-            .zip(ranges(&ends))
-            .map(|(&i, r)| {
-                Action::Insert(Cow::Borrowed(&infos[i].id), Cow::Borrowed(&id_values[r]))
-            })
-            .collect();
-        // Ids in `order` are sorted and unique, as the plan must be: match old entries
-        // by position. The replaced entries' sequences are what the by-seq tree needs;
-        // whole doc infos only when the caller is told of them.
-        let id_plan = ModifyPlan::from_sorted(id_actions);
-        let mut old_seqs: Vec<Option<u64>> = vec![None; order.len()];
-        let mut olds: Vec<Option<DocInfo>> = match on_saved {
-            Some(_) => vec![None; order.len()],
-            None => Vec::new(),
-        };
         let reader = if file.prefetches() && order.len() >= PREFETCH_MIN_DOCS {
             file.concurrent_reader()
         } else {
             None
+        };
+        let mut old_seqs: Vec<Option<u64>> = vec![None; order.len()];
+        let mut olds: Vec<Option<DocInfo>> = match on_saved {
+            Some(_) => vec![None; order.len()],
+            None => Vec::new(),
         };
         let (id_root, seq_root) = (&self.header.by_id_root, &self.header.by_seq_root);
         let sizes = self.options.node_sizes;
@@ -224,14 +211,37 @@ impl Db {
             let prefetched = reader.map(|reader| {
                 let (id_sender, id_nodes) = prefetch::channel();
                 let (seq_sender, seq_nodes) = prefetch::channel();
-                let order = &order;
+                // The prefetcher has its own copy of what it needs (ids and new
+                // sequences, in id order): `copy` changes the doc infos meanwhile.
+                let keys = PrefetchKeys::of(infos, &order);
                 scope.spawn(move || {
-                    read_ahead(
-                        &reader, infos, order, id_root, seq_root, id_sender, seq_sender,
-                    )
+                    read_ahead(&reader, &keys, id_root, seq_root, id_sender, seq_sender)
                 });
                 (id_nodes, seq_nodes)
             });
+            if let Some(copy) = copy {
+                copy(file, infos)?;
+            }
+            let infos = &*infos;
+            // The by-id values, encoded back to back in one buffer the actions borrow
+            // from.
+            let mut id_values = Vec::with_capacity(order.len() * (by_id::FIXED_LEN + 8));
+            let mut ends = Vec::with_capacity(order.len());
+            for &i in &order {
+                infos[i].by_id_value().encode(&mut id_values)?;
+                ends.push(id_values.len());
+            }
+            let id_actions = order
+                .iter()
+                .zip(ranges(&ends))
+                .map(|(&i, r)| {
+                    Action::Insert(Cow::Borrowed(&infos[i].id), Cow::Borrowed(&id_values[r]))
+                })
+                .collect();
+            // Ids in `order` are sorted and unique, as the plan must be: match old
+            // entries by position. The replaced entries' sequences are what the by-seq
+            // tree needs; whole doc infos only when the caller is told of them.
+            let id_plan = ModifyPlan::from_sorted(id_actions);
             let mut cursor = 0usize;
             let new_id_root = modify_with(
                 file,
@@ -392,22 +402,49 @@ fn sorted_by_id(infos: &[DocInfo]) -> Vec<usize> {
 /// Batches smaller than this are not worth a prefetching thread.
 const PREFETCH_MIN_DOCS: usize = 32;
 
+/// Appends the bodies of a batch's doc infos to the file and sets their `bp` (see
+/// [`Db::save_copied_entries`]).
+pub(crate) type CopyBodies<'c> = &'c mut dyn FnMut(&mut CouchFile, &mut [DocInfo]) -> Result<()>;
+
+/// What the prefetching thread needs of a batch, in id order: the ids (back to back)
+/// and the new sequences.
+struct PrefetchKeys {
+    ids: Vec<u8>,
+    ends: Vec<usize>,
+    seqs: Vec<u64>,
+}
+
+impl PrefetchKeys {
+    fn of(infos: &[DocInfo], order: &[usize]) -> Self {
+        let mut ids = Vec::with_capacity(order.iter().map(|&i| infos[i].id.len()).sum());
+        let mut ends = Vec::with_capacity(order.len());
+        for &i in order {
+            ids.extend_from_slice(&infos[i].id);
+            ends.push(ids.len());
+        }
+        PrefetchKeys {
+            ids,
+            ends,
+            seqs: order.iter().map(|&i| infos[i].db_seq).collect(),
+        }
+    }
+}
+
 /// The prefetching thread of [`Db::apply_entries`]: reads ahead the by-id nodes on the
 /// batch's paths, finds there the sequences the batch replaces, then reads ahead the
 /// by-seq nodes on the paths of those and the new sequences (the keys of the by-seq
 /// plan, see [`seq_plan`]).
 fn read_ahead(
     reader: &CouchFile,
-    infos: &[DocInfo],
-    order: &[usize],
+    keys: &PrefetchKeys,
     id_root: &Option<NodePointer>,
     seq_root: &Option<NodePointer>,
     id_sender: NodeSender,
     seq_sender: NodeSender,
 ) {
-    let mut seqs: Vec<u64> = Vec::with_capacity(order.len() * 2);
+    let mut seqs: Vec<u64> = Vec::with_capacity(keys.seqs.len() * 2);
     if let Some(root) = id_root {
-        let ids: Vec<&[u8]> = order.iter().map(|&i| infos[i].id.as_slice()).collect();
+        let ids: Vec<&[u8]> = ranges(&keys.ends).map(|r| &keys.ids[r]).collect();
         prefetch::walk(reader, root, &ids, &id_sender, &mut |_, old| {
             if let Ok(old) = by_id::ByIdValue::decode(old) {
                 seqs.push(old.db_seq);
@@ -416,7 +453,7 @@ fn read_ahead(
     }
     drop(id_sender);
     if let Some(root) = seq_root {
-        seqs.extend(order.iter().map(|&i| infos[i].db_seq));
+        seqs.extend(&keys.seqs);
         seqs.sort_unstable();
         seqs.dedup();
         let keys: Vec<[u8; by_seq::KEY_LEN]> =
