@@ -312,7 +312,7 @@ fn save_batch(
     };
     target
         .borrow_mut()
-        .save_copied_entries(batch, update_seq, Some(&mut copy))
+        .save_copied_entries(batch, update_seq, &mut copy)
 }
 
 /// The ids of the local documents at the handle's current header.

@@ -156,23 +156,23 @@ impl Db {
         self.apply_entries(&mut infos, update_seq, None, on_saved)
     }
 
-    /// Saves entries read from another file: their bodies already in this one (`bp`,
-    /// `physical_size` set), or appended by `copy` first, which sets `bp`; while it
-    /// does, another thread may already be reading the nodes the entries' ids lead to
-    /// (see [`Db::set_prefetch`]), which needs only the ids. The sequences are kept as
-    /// given, and update_seq becomes at least `update_seq`. Used by replay, which copies
-    /// bodies as stored. On failure the handle is left as it was before the call.
+    /// Saves entries read from another file, whose bodies `copy` first appends to this
+    /// one (setting their `bp`); while it does, another thread may already be reading
+    /// the nodes the entries' ids lead to (see [`Db::set_prefetch`]), which needs only
+    /// the ids. The sequences are kept as given, and update_seq becomes at least
+    /// `update_seq`. Used by replay, which copies bodies as stored. On failure the handle
+    /// is left as it was before the call.
     pub(crate) fn save_copied_entries(
         &mut self,
         entries: &mut [DocInfo],
         update_seq: u64,
-        copy: Option<CopyBodies<'_>>,
+        copy: CopyBodies<'_>,
     ) -> Result<()> {
         self.file_mut()?;
         let before_header = self.header.clone();
         let before_end = self.file()?.end();
         let update_seq = update_seq.max(self.header.update_seq);
-        match self.apply_entries(entries, update_seq, copy, None) {
+        match self.apply_entries(entries, update_seq, Some(copy), None) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.undo_to(before_header, before_end);
