@@ -6,12 +6,13 @@
 
 use std::ffi::{CStr, c_int, c_void};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::codes::error_from_code;
 use super::types::*;
 use crate::error::{Error, ErrorKind};
-use crate::file::{AccessTag, Backend};
+use crate::file::{AccessTag, Backend, FileIdentity};
 
 /// A `couch_file_handle`: whatever the ops made it.
 type RawHandle = *mut c_void;
@@ -97,6 +98,9 @@ pub(crate) struct OpsBackend {
     ops: *mut FileOpsInterface,
     handle: RawHandle,
     open: bool,
+    /// The file the name led to when the ops opened it (the ops give no descriptor): an
+    /// online compaction of that file follows this handle's writes by it.
+    identity: Option<FileIdentity>,
 }
 
 // SAFETY: the ops object and its handle belong to the caller, who by the C API's
@@ -138,10 +142,12 @@ impl OpsBackend {
             let kind = error_from_code(rc).map_or(ErrorKind::OpenFile, |e| e.kind());
             return Err(Error::io(kind, os_error(errno)));
         }
+        let name = Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
         let backend = OpsBackend {
             ops,
             handle,
             open: true,
+            identity: std::fs::metadata(name).ok().map(|m| FileIdentity::of(&m)),
         };
         let bit = |f: u64| c_int::from(flags & f != 0);
         // SAFETY: a live ops object and the handle it just opened.
@@ -248,6 +254,10 @@ impl Backend for OpsBackend {
     fn tag(&self, tag: AccessTag) {
         // SAFETY: a live ops object and handle.
         unsafe { cs_ops_tag(self.ops, self.handle, tag as u8) }
+    }
+
+    fn identity(&self) -> Option<FileIdentity> {
+        self.identity
     }
 
     fn close(&mut self) -> io::Result<()> {

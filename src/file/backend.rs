@@ -24,6 +24,28 @@ pub enum AccessTag {
     Unknown = 4,
 }
 
+/// Which file a backend is on: (device, inode) for an OS file, or a backend's own pair
+/// (an in-memory file's address). Two handles with equal identities share one file,
+/// whatever names they were opened by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileIdentity {
+    /// The device, or a backend's own kind of identity.
+    pub device: u64,
+    /// The inode, or a number the backend tells files apart by.
+    pub inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the OS file `meta` describes.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            device: meta.dev(),
+            inode: meta.ino(),
+        }
+    }
+}
+
 /// Positioned reads and writes on one file. Implementations are shared between threads
 /// only through `&self`, like `pread`/`pwrite` on one descriptor.
 pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
@@ -50,6 +72,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug + std::any::Any {
     /// A second descriptor on the same file, for making its data durable from another
     /// thread while this one goes on (None when the backend is not an OS file).
     fn sync_handle(&self) -> Option<File> {
+        None
+    }
+    /// Which file this is, when the backend can tell (see [`FileIdentity`]).
+    fn identity(&self) -> Option<FileIdentity> {
         None
     }
     /// Closes the file; the backend is dropped afterwards. Errors are reported to the
@@ -113,6 +139,10 @@ impl Backend for FileBackend {
             None => Ok(()),
         }
     }
+
+    fn identity(&self) -> Option<FileIdentity> {
+        self.file.metadata().ok().map(|m| FileIdentity::of(&m))
+    }
 }
 
 /// An in-memory file; clones share the same bytes, like two descriptors on one file.
@@ -172,5 +202,14 @@ impl Backend for MemoryBackend {
 
     fn sync(&self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn identity(&self) -> Option<FileIdentity> {
+        // Clones share the bytes behind one Arc: its address tells files apart (device
+        // u64::MAX is no OS device's number).
+        Some(FileIdentity {
+            device: u64::MAX,
+            inode: Arc::as_ptr(&self.bytes) as usize as u64,
+        })
     }
 }

@@ -11,7 +11,7 @@ pub mod removal;
 pub mod write_behind;
 pub mod write_buffer;
 
-pub use backend::{AccessTag, Backend, FileBackend, MemoryBackend};
+pub use backend::{AccessTag, Backend, FileBackend, FileIdentity, MemoryBackend};
 pub use couch_file::{ChunkLocation, CouchFile, FoundHeader, ReadAhead};
 pub use node_cache::NodeCache;
 pub use removal::remove_gradually;
