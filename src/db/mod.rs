@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod doc;
+pub mod feed;
 pub mod options;
 mod read;
 mod write;
@@ -15,10 +16,11 @@ pub use write::{NewDoc, SavedDoc};
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::btree::NodeSizes;
 use crate::error::{Error, ErrorKind, Result};
-use crate::file::{Backend, CouchFile, FileBackend, FoundHeader};
+use crate::file::{Backend, CouchFile, FileBackend, FileIdentity, FoundHeader};
 use crate::format::{ByIdReduce, ChecksumKind, FormatVersion, Header};
 
 /// An open database handle.
@@ -41,7 +43,16 @@ pub struct Db {
     /// This handle created the file and its name is not durable yet: the first commit
     /// makes it so, or a power cut could lose the file with every commit in it.
     name_pending: bool,
+    /// Which file this is, for a compaction following its writers (see [`feed`]).
+    identity: Option<FileIdentity>,
+    /// This handle among the writers a compaction may follow.
+    writer: u64,
+    /// Saves made on the current header (what the next commit covers).
+    saves_on_header: u32,
 }
+
+/// Writer numbers, unique in the process.
+static WRITERS: AtomicU64 = AtomicU64::new(1);
 
 impl Db {
     /// Opens (or with CREATE, creates) the database file at `path`.
@@ -79,6 +90,7 @@ impl Db {
         options: OpenOptions,
         created: bool,
     ) -> Result<Db> {
+        let identity = backend.identity();
         let mut file = CouchFile::new(backend)?;
         if options.unbuffered {
             file.set_buffer_limit(0);
@@ -93,6 +105,9 @@ impl Db {
             header_pos: 0,
             file_size: file.end(),
             name_pending: false,
+            identity,
+            writer: WRITERS.fetch_add(1, Ordering::Relaxed),
+            saves_on_header: 0,
         };
         if file.end() == 0 {
             // An empty file opened for writing gets its first header, CREATE or not, as
@@ -137,6 +152,25 @@ impl Db {
         self.committed = header.clone();
         self.header = header;
         self.header_pos = pos;
+        self.saves_on_header = 0;
+    }
+
+    /// Tells a compaction following this file's writers (if any) what this handle did.
+    /// Read-only handles have nothing to tell.
+    fn publish(&self, event: impl FnOnce() -> feed::FeedEvent) {
+        if self.options.read_only {
+            return;
+        }
+        if let Some(feed) = feed::feed_for(self.identity) {
+            feed.publish(event());
+        }
+    }
+
+    /// Tells a follower that the saves on the current header are gone: the handle is
+    /// back at `at` with none (or, with None, in a state it cannot follow).
+    fn publish_discarded(&self, at: Option<u64>) {
+        let writer = self.writer;
+        self.publish(|| feed::FeedEvent::Discarded { writer, at });
     }
 
     /// The open file, or FILE_CLOSED.
@@ -159,6 +193,10 @@ impl Db {
         match self.file.take() {
             Some(file) => {
                 self.header = self.committed.clone();
+                if self.saves_on_header > 0 {
+                    self.publish_discarded(Some(self.header_pos));
+                    self.saves_on_header = 0;
+                }
                 file.close()
             }
             None => Ok(()),
@@ -173,6 +211,10 @@ impl Db {
             let _ = file.close();
         }
         self.header = self.committed.clone();
+        if self.saves_on_header > 0 {
+            self.publish_discarded(Some(self.header_pos));
+            self.saves_on_header = 0;
+        }
     }
 
     /// Asks for an fsync after every `bytes` written, or (None) only at commit, from now
@@ -238,6 +280,11 @@ impl Db {
     /// The file's backend, while the file is open.
     pub(crate) fn backend(&self) -> Option<&dyn Backend> {
         self.file.as_ref().map(CouchFile::backend)
+    }
+
+    /// Which file this handle is on, when its backend tells (see [`FileIdentity`]).
+    pub fn identity(&self) -> Option<FileIdentity> {
+        self.identity
     }
 
     /// Whether the file is open.
@@ -454,6 +501,10 @@ impl Db {
             file.discard_pending();
         }
         self.header = self.committed.clone();
+        if self.saves_on_header > 0 {
+            self.publish_discarded(Some(self.header_pos));
+            self.saves_on_header = 0;
+        }
     }
 
     /// Writes out and fsyncs what was saved so far without writing a header, so a later
@@ -539,7 +590,15 @@ impl Db {
         match result {
             Ok(pos) => {
                 self.file_size = self.file()?.end();
+                let commit = feed::FedCommit {
+                    writer: self.writer,
+                    base: self.header_pos,
+                    pos,
+                    update_seq: header.update_seq,
+                    saves: self.saves_on_header,
+                };
                 self.set_current(header, pos);
+                self.publish(|| feed::FeedEvent::Committed(commit));
                 Ok(())
             }
             Err(e) => {

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use super::feed::{self, FedDoc, FeedEvent, SavedBatch};
 use super::options::{CONTENT_META_COMPRESSED, SaveOptions};
 use super::{Db, DocInfo, LocalDoc};
 use crate::btree::prefetch::{self, NodeSender};
@@ -86,9 +87,16 @@ impl Db {
         let before_header = self.header.clone();
         let before_end = self.file()?.end();
         match self.save_batch(docs, options, on_saved) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.saves_on_header += 1;
+                Ok(())
+            }
             Err(e) => {
                 self.undo_to(before_header, before_end);
+                // The batch may have been published before it failed: a follower must
+                // not keep it. Without earlier saves the handle is back at its header.
+                let at = (self.saves_on_header == 0).then_some(self.header_pos);
+                self.publish_discarded(at);
                 Err(e)
             }
         }
@@ -117,6 +125,12 @@ impl Db {
         let mut update_seq = self.header.update_seq;
         let mut infos = Vec::with_capacity(docs.len());
         let mut packed = Vec::new();
+        // A compaction following this file gets the batch as stored, before the indexes
+        // are updated: it applies the batch meanwhile.
+        let feed = feed::feed_for(self.identity).filter(|f| !self.options.read_only && f.wants());
+        let mut fed = feed
+            .as_ref()
+            .map(|f| FedBatchBuilder::new(f.buffer(), docs.len()));
         let file = self.file.as_mut().ok_or(Error::FileClosed)?;
         for doc in docs.iter_mut() {
             if as_is {
@@ -124,6 +138,9 @@ impl Db {
             } else {
                 update_seq += 1;
                 doc.db_seq = update_seq;
+            }
+            if let Some(b) = fed.as_mut() {
+                b.begin(doc);
             }
             let (bp, physical_size) = match doc.body {
                 None => (0, 0),
@@ -136,9 +153,15 @@ impl Db {
                         body
                     };
                     let loc = file.append_chunk(stored)?;
+                    if let Some(b) = fed.as_mut() {
+                        b.body(stored);
+                    }
                     (loc.pos, loc.physical_size)
                 }
             };
+            if let Some(b) = fed.as_mut() {
+                b.end(doc, physical_size);
+            }
             infos.push(DocInfo {
                 id: doc.id.to_vec(),
                 db_seq: doc.db_seq,
@@ -152,6 +175,14 @@ impl Db {
         }
         if update_seq > MAX_U48 {
             return Err(Error::InvalidArguments);
+        }
+        if let (Some(feed), Some(b)) = (feed, fed) {
+            feed.publish(FeedEvent::Saved(b.finish(
+                self.writer,
+                self.header_pos,
+                self.saves_on_header,
+                update_seq,
+            )));
         }
         self.apply_entries(&mut infos, update_seq, None, on_saved)
     }
@@ -397,6 +428,63 @@ fn sorted_by_id(infos: &[DocInfo]) -> Vec<usize> {
             .then(b.cmp(&a))
     });
     keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Builds a batch's [`FeedEvent::Saved`] as the batch is stored: for each document its
+/// id and metadata, then its body as stored, then the document's fixed fields.
+struct FedBatchBuilder {
+    docs: Vec<FedDoc>,
+    bytes: Vec<u8>,
+    body_len: Option<u32>,
+}
+
+impl FedBatchBuilder {
+    fn new(mut bytes: Vec<u8>, docs: usize) -> Self {
+        bytes.clear();
+        FedBatchBuilder {
+            docs: Vec::with_capacity(docs),
+            bytes,
+            body_len: None,
+        }
+    }
+
+    /// Starts the next document.
+    fn begin(&mut self, doc: &NewDoc<'_>) {
+        self.bytes.extend_from_slice(doc.id);
+        self.bytes.extend_from_slice(doc.rev_meta);
+        self.body_len = None;
+    }
+
+    /// Its body as stored.
+    fn body(&mut self, stored: &[u8]) {
+        self.bytes.extend_from_slice(stored);
+        self.body_len = Some(stored.len() as u32);
+    }
+
+    /// Ends it, with its sequence number assigned.
+    fn end(&mut self, doc: &NewDoc<'_>, physical_size: u64) {
+        self.docs.push(FedDoc {
+            db_seq: doc.db_seq,
+            rev_seq: doc.rev_seq,
+            physical_size,
+            id_len: doc.id.len() as u32,
+            meta_len: doc.rev_meta.len() as u32,
+            body_len: self.body_len,
+            deleted: doc.deleted || doc.body.is_none(),
+            content_meta: doc.content_meta,
+        });
+    }
+
+    fn finish(self, writer: u64, base: u64, index: u32, update_seq: u64) -> SavedBatch {
+        SavedBatch {
+            writer,
+            base,
+            index,
+            update_seq,
+            docs: self.docs,
+            bytes: self.bytes,
+        }
+    }
 }
 
 /// Batches smaller than this are not worth a prefetching thread.
