@@ -113,8 +113,63 @@ fn flush_batch(engine: &mut Engine, round: u64, keys: u64, size: u64) {
 /// An engine over a new database at `source` with `batches` flusher batches of `batch`
 /// documents over `keys` keys committed.
 fn new_engine(source: &Path, batches: u64, keys: u64, batch: u64) -> Engine {
+    new_engine_with(source, batches, keys, batch, Writer::Direct)
+}
+
+/// How the engine's flusher reaches the source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Opened by its name.
+    Direct,
+    /// Opened by another name (a symbolic link to it).
+    Alias,
+    /// Through a backend that cannot tell which file it is on, as a writer the
+    /// compaction cannot follow (in another process, say).
+    Hidden,
+}
+
+/// A file backend that does not tell its identity.
+#[derive(Debug)]
+struct HiddenBackend(couchstore::file::FileBackend);
+
+impl couchstore::file::Backend for HiddenBackend {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, pos)
+    }
+    fn write_at(&self, buf: &[u8], pos: u64) -> std::io::Result<usize> {
+        self.0.write_at(buf, pos)
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        self.0.size()
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        self.0.sync()
+    }
+}
+
+fn new_engine_with(source: &Path, batches: u64, keys: u64, batch: u64, w: Writer) -> Engine {
+    let db = match w {
+        Writer::Direct => Db::open(source, OpenOptions::create()).unwrap(),
+        Writer::Alias => {
+            drop(Db::open(source, OpenOptions::create()).unwrap());
+            let alias = source.with_extension("alias");
+            std::os::unix::fs::symlink(source, &alias).unwrap();
+            Db::open(&alias, OpenOptions::default()).unwrap()
+        }
+        Writer::Hidden => {
+            drop(Db::open(source, OpenOptions::create()).unwrap());
+            let file = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open(source)
+                .unwrap();
+            let backend = HiddenBackend(couchstore::file::FileBackend::named(file, source));
+            let name = source.to_string_lossy().into_owned();
+            Db::open_backend(Box::new(backend), name, OpenOptions::default()).unwrap()
+        }
+    };
     let mut engine = Engine {
-        db: Db::open(source, OpenOptions::create()).unwrap(),
+        db,
         model: Model::default(),
         batches: 0,
     };
@@ -143,6 +198,12 @@ struct Timing {
     /// replay (one per `flush_threshold` of doc infos).
     replay_delay: Duration,
     flush_threshold: usize,
+    /// Whether the compaction follows the flusher's handle
+    /// ([`OnlineOptions::follow_writers`]); off, it sees only the file, as with a
+    /// writer in another process.
+    follow: bool,
+    /// How the flusher reaches the file.
+    writer: Writer,
 }
 
 impl Default for Timing {
@@ -160,6 +221,8 @@ impl Default for Timing {
             max_docs_per_hold: None,
             replay_delay: Duration::ZERO,
             flush_threshold: 64 * 1024,
+            follow: true,
+            writer: Writer::Direct,
         }
     }
 }
@@ -172,7 +235,7 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("vb.couch");
     let target = dir.path().join("vb.couch.compact");
-    let engine = new_engine(&source, t.initial_batches, t.keys, t.batch);
+    let engine = new_engine_with(&source, t.initial_batches, t.keys, t.batch, t.writer);
     let engine = Arc::new(Mutex::new(engine));
     let lock = EngineLock::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -234,6 +297,7 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     options.max_lock_hold = t.max_lock_hold;
     options.max_docs_per_hold = t.max_docs_per_hold;
     options.flush_threshold = t.flush_threshold;
+    options.follow_writers = t.follow;
     adjust(&mut options);
     // Guarantee a backlog: the snapshot's copy ends only after the flusher has committed
     // a few times more (it runs without the lock meanwhile).
@@ -270,6 +334,61 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
     assert!(after_switch.load(Ordering::SeqCst) >= 5);
     eprintln!("{stats:?} flusher batches {}", e.batches);
     stats
+}
+
+/// The flusher writing (almost) as fast as it can while the compaction follows its
+/// handle: each batch is applied to the target while the flusher is still writing it,
+/// and confirmed by its commit, so no hold replays anything from the file and none is
+/// paced; a hold applies at most the rest of the flusher's last batch.
+#[test]
+fn following_the_flusher_leaves_nothing_to_replay_under_the_lock() {
+    let stats = run(Timing {
+        pause: Duration::from_millis(1),
+        backlog_batches: 10,
+        max_rounds: 3,
+        ..Timing::default()
+    });
+    assert!(stats.followed, "{stats:?}");
+    assert!(stats.followed_commits >= 1, "{stats:?}");
+    assert!(stats.docs_followed >= 200, "{stats:?}");
+    assert_eq!(stats.docs_replayed_locked, 0, "{stats:?}");
+    assert_eq!(stats.paced_rounds, 0, "{stats:?}");
+    assert!(stats.most_docs_per_hold <= 200, "{stats:?}");
+    assert!(stats.docs_followed_locked <= 200, "{stats:?}");
+}
+
+/// A flusher that opened the file by another name is followed all the same: the file
+/// is known by what it is, not by how it was named.
+#[test]
+fn a_flusher_on_another_name_of_the_file_is_followed() {
+    let stats = run(Timing {
+        pause: Duration::from_millis(1),
+        backlog_batches: 5,
+        writer: Writer::Alias,
+        ..Timing::default()
+    });
+    assert!(stats.followed_commits >= 1, "{stats:?}");
+    assert_eq!(stats.docs_replayed_locked, 0, "{stats:?}");
+}
+
+/// A flusher the compaction cannot follow (its handle does not tell which file it is
+/// on, as one in another process): everything it commits is replayed from the file,
+/// and the compacted file is as exact (checked at the switch).
+#[test]
+fn a_flusher_the_compaction_cannot_see_is_replayed_from_the_file() {
+    let stats = run(Timing {
+        pause: Duration::from_millis(1),
+        backlog_batches: 5,
+        writer: Writer::Hidden,
+        ..Timing::default()
+    });
+    assert!(stats.followed, "{stats:?}");
+    assert_eq!(stats.followed_saves, 0, "{stats:?}");
+    assert_eq!(stats.followed_commits, 0, "{stats:?}");
+    assert!(
+        stats.follow_source_rounds + stats.catch_up_rounds >= 1,
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -320,6 +439,7 @@ fn a_flusher_faster_than_the_compactor_still_finishes() {
             max_locked_docs: 1,
             max_rounds: 0,
             backlog_batches: 4,
+            follow: false,
             ..Timing::default()
         },
         |o| o.max_docs_per_hold = Some(300),
@@ -356,13 +476,15 @@ fn a_rate_limit_below_the_flushers_rate_is_lifted() {
 }
 
 /// A backlog far larger than a document budget, the flusher at full speed committing 200
-/// documents at a time: every hold replays at most the budget, and the compaction ends
-/// without a limit on paced rounds.
+/// documents at a time, seen through the file alone (a writer in another process): every
+/// hold replays at most the budget, and the compaction ends without a limit on paced
+/// rounds.
 #[test]
 fn holds_keep_to_a_document_budget_and_compaction_finishes() {
     let stats = run(Timing {
         backlog_batches: 30,
         max_docs_per_hold: Some(500),
+        follow: false,
         ..Timing::default()
     });
     assert_eq!(stats.catch_up_rounds, 0, "{stats:?}");
@@ -384,19 +506,28 @@ fn holds_keep_to_a_document_budget_and_compaction_finishes() {
     assert!(stats.docs_replayed_locked <= allowed, "{stats:?}");
 }
 
-/// Replay made slower than the flusher (a pause at every batch it replays): unlocked
-/// rounds fall behind, pacing takes over, and still no hold replays more than the
-/// budget, and the compaction ends.
+/// Replay made slower than the flusher (a pause at every batch it replays or applies):
+/// unlocked rounds fall behind, and so does following the flusher's handle; pacing
+/// takes over, and still no hold replays more than the budget, and the compaction ends.
+/// With following and without.
 #[test]
 fn a_replay_slower_than_the_flusher_still_keeps_to_the_budget() {
+    for follow in [false, true] {
+        a_replay_slower_than_the_flusher_keeps_to(follow);
+    }
+}
+
+fn a_replay_slower_than_the_flusher_keeps_to(follow: bool) {
     let stats = run(Timing {
         max_rounds: 10,
         backlog_batches: 20,
         max_docs_per_hold: Some(600),
         replay_delay: Duration::from_millis(3),
         flush_threshold: 4096,
+        follow,
         ..Timing::default()
     });
+    assert_eq!(stats.followed, follow, "{stats:?}");
     assert!(stats.paced_rounds >= 1, "{stats:?}");
     let added = stats.most_docs_added_between_holds;
     assert!(
@@ -414,6 +545,7 @@ fn a_time_budget_paces_the_backlog_through_several_holds() {
     let stats = run(Timing {
         backlog_batches: 20,
         max_lock_hold: Duration::from_millis(10),
+        follow: false,
         ..Timing::default()
     });
     assert!(stats.paced_rounds >= 2, "{stats:?}");
@@ -429,6 +561,7 @@ fn finishing_within_a_number_of_rounds_is_the_callers_choice() {
         Timing {
             backlog_batches: 20,
             max_docs_per_hold: Some(300),
+            follow: false,
             ..Timing::default()
         },
         |o| o.max_paced_rounds = 1,
@@ -443,6 +576,7 @@ fn without_a_budget_the_final_round_takes_the_whole_backlog() {
         pause: Duration::from_millis(1),
         max_lock_hold: Duration::ZERO,
         backlog_batches: 4,
+        follow: false,
         ..Timing::default()
     });
     assert_eq!(stats.paced_rounds, 0, "{stats:?}");
@@ -621,6 +755,7 @@ fn paced_holds_neither_sync_nor_write_out_the_target() {
     options.flags.periodic_sync = Some(16 * 1024);
     options.max_rounds = 0;
     options.max_docs_per_hold = Some(300);
+    options.follow_writers = false;
     let mut wrote = false;
     options.progress = Some(Box::new(|p| {
         in_pacing.store(p.phase == Phase::PacedReplay, Ordering::SeqCst);

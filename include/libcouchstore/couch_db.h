@@ -286,6 +286,19 @@ typedef struct couchstore_online_options {
    * limit of this compaction's own.
    */
   uint64_t max_bytes_per_sec;
+  /**
+   * Nonzero (the default): follow the source's writers in this process. Handles of
+   * this library writing to the source (opened by any name of the file, with or
+   * without the caller's file ops) tell the compaction each batch as they save it;
+   * the compaction applies it to the target while the flusher is still writing it
+   * and while it waits for the lock, so the final hold has nothing left to replay,
+   * only the commit and the switch. Writers it cannot see (in another process) are
+   * replayed from the file as with 0. Costs such a writer a copy of each batch (doc
+   * infos and bodies as stored) while a compaction follows it. Only one compaction
+   * of a file follows its writers at a time. lock, unlock, switch_file and progress
+   * are still called only on the thread that called couchstore_compact_online.
+   */
+  int follow_writers;
 } couchstore_online_options;
 
 /**
@@ -368,6 +381,29 @@ typedef struct couchstore_online_stats {
    * ...and of the engine's switch callback.
    */
   uint64_t final_switch_ns;
+  /**
+   * Documents of the writers' batches applied as they were saved (follow_writers).
+   */
+  uint64_t docs_followed;
+  /**
+   * Of those, documents applied after the lock was taken (the rest of the flusher's
+   * last batch); counted in the hold they fell in.
+   */
+  uint64_t docs_followed_locked;
+  /**
+   * Writers' commits that confirmed what had been applied of them.
+   */
+  uint64_t followed_commits;
+  /**
+   * Times the target was brought up from the file because the writers' batches were
+   * not told of (writers in another process, a queue that overflowed).
+   */
+  uint32_t follow_source_rounds;
+  /**
+   * Of lock_hold_ns, before final_replay_ns: nanoseconds spent applying what was
+   * left of the writers' last batch when the lock came.
+   */
+  uint64_t final_follow_ns;
 } couchstore_online_stats;
 
 /**
@@ -1177,7 +1213,8 @@ couchstore_error_t couchstore_replay(Db *source,
 /**
  * Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
  * backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
- * limit on paced rounds, the process-wide compaction rate limit.
+ * limit on paced rounds, the process-wide compaction rate limit, following the
+ * source's writers.
  *
  * # Safety
  * `options` must be NULL or writable.
@@ -1192,7 +1229,10 @@ void couchstore_online_options_init(struct couchstore_online_options *options);
  * that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
  * `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
  * without the lock, round after round while the backlog exceeds the thresholds and
- * shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
+ * shrinks; then (with `follow_writers`) the writers' batches in this process are
+ * applied as they are saved, and once the target holds the source's newest header,
+ * the lock is taken while the flusher's batch in progress is applied, leaving nothing
+ * to replay under it; if what is left would take longer than `max_lock_hold_us` to replay, it is
  * replayed in paced rounds, each holding the lock for at most that long, the flusher
  * getting one commit in between (a fair lock is needed for that: with an unfair one
  * the flusher may wait several holds); then under the lock the last delta is

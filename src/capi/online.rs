@@ -173,6 +173,17 @@ pub struct couchstore_online_options {
     /// couchstore_set_compaction_rate_limit); UINT64_MAX: no limit; anything else: a
     /// limit of this compaction's own.
     pub max_bytes_per_sec: u64,
+    /// Nonzero (the default): follow the source's writers in this process. Handles of
+    /// this library writing to the source (opened by any name of the file, with or
+    /// without the caller's file ops) tell the compaction each batch as they save it;
+    /// the compaction applies it to the target while the flusher is still writing it
+    /// and while it waits for the lock, so the final hold has nothing left to replay,
+    /// only the commit and the switch. Writers it cannot see (in another process) are
+    /// replayed from the file as with 0. Costs such a writer a copy of each batch (doc
+    /// infos and bodies as stored) while a compaction follows it. Only one compaction
+    /// of a file follows its writers at a time. lock, unlock, switch_file and progress
+    /// are still called only on the thread that called couchstore_compact_online.
+    pub follow_writers: c_int,
 }
 
 /// What couchstore_compact_online did.
@@ -217,11 +228,25 @@ pub struct couchstore_online_stats {
     pub final_commit_ns: u64,
     /// ...and of the engine's switch callback.
     pub final_switch_ns: u64,
+    /// Documents of the writers' batches applied as they were saved (follow_writers).
+    pub docs_followed: u64,
+    /// Of those, documents applied after the lock was taken (the rest of the flusher's
+    /// last batch); counted in the hold they fell in.
+    pub docs_followed_locked: u64,
+    /// Writers' commits that confirmed what had been applied of them.
+    pub followed_commits: u64,
+    /// Times the target was brought up from the file because the writers' batches were
+    /// not told of (writers in another process, a queue that overflowed).
+    pub follow_source_rounds: u32,
+    /// Of lock_hold_ns, before final_replay_ns: nanoseconds spent applying what was
+    /// left of the writers' last batch when the lock came.
+    pub final_follow_ns: u64,
 }
 
 /// Fills `options` with the defaults: no callbacks, 1 MiB / 10000 sequence numbers of
 /// backlog before the final round, at most 10 catch-up rounds, lock holds of 5 ms, no
-/// limit on paced rounds, the process-wide compaction rate limit.
+/// limit on paced rounds, the process-wide compaction rate limit, following the
+/// source's writers.
 ///
 /// # Safety
 /// `options` must be NULL or writable.
@@ -245,6 +270,7 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
             max_paced_rounds: 0,
             max_docs_per_hold: 0,
             max_bytes_per_sec: 0,
+            follow_writers: 1,
         };
     }
 }
@@ -255,7 +281,10 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
 /// that snapshot is compacted without the lock (with `flags`, `hook`, `dhook` and
 /// `hook_ctx` as for couchstore_compact_db_ex); what was committed meanwhile is replayed
 /// without the lock, round after round while the backlog exceeds the thresholds and
-/// shrinks; if what is left would take longer than `max_lock_hold_us` to replay, it is
+/// shrinks; then (with `follow_writers`) the writers' batches in this process are
+/// applied as they are saved, and once the target holds the source's newest header,
+/// the lock is taken while the flusher's batch in progress is applied, leaving nothing
+/// to replay under it; if what is left would take longer than `max_lock_hold_us` to replay, it is
 /// replayed in paced rounds, each holding the lock for at most that long, the flusher
 /// getting one commit in between (a fair lock is needed for that: with an unfair one
 /// the flusher may wait several holds); then under the lock the last delta is
@@ -320,6 +349,7 @@ pub unsafe extern "C" fn couchstore_compact_online(
         options.max_docs_per_hold = (o.max_docs_per_hold > 0).then_some(o.max_docs_per_hold);
         options.flush_threshold = o.flush_threshold;
         options.id_sort_memory = o.id_sort_memory;
+        options.follow_writers = o.follow_writers != 0;
         options.rate_limit = match o.max_bytes_per_sec {
             0 => Some(RateLimit::process_wide().clone()),
             u64::MAX => None,
@@ -367,6 +397,11 @@ pub unsafe extern "C" fn couchstore_compact_online(
                 final_replay_ns: result.final_replay.as_nanos() as u64,
                 final_commit_ns: result.final_commit.as_nanos() as u64,
                 final_switch_ns: result.final_switch.as_nanos() as u64,
+                docs_followed: result.docs_followed,
+                docs_followed_locked: result.docs_followed_locked,
+                followed_commits: result.followed_commits,
+                follow_source_rounds: result.follow_source_rounds,
+                final_follow_ns: result.final_follow.as_nanos() as u64,
             };
         }
         Ok(())

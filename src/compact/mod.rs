@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod compactor;
+mod follow;
 pub mod id_sorter;
 pub mod online;
 pub mod pitr;

@@ -41,12 +41,14 @@ use std::ops::Deref;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::follow::{Anchor, Follower};
 use super::rate_limit::{self, RateLimit};
-use super::replay::{ReplayBuffers, ReplayOptions, ReplayStats, replay};
+use super::replay::{self, ReplayBuffers, ReplayOptions, ReplayStats};
 use super::target::TargetFile;
 use super::{
     CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_options,
 };
+use crate::db::feed::{Stopper, Subscription};
 use crate::db::{Db, OpenOptions};
 use crate::error::Result;
 use crate::file::Backend;
@@ -128,13 +130,17 @@ pub struct OnlineStats {
     pub docs_replayed_paced: u64,
     /// How long the lock was held at the end (final replay, commit and switch).
     pub lock_hold: Duration,
-    /// Of that hold: the final replay, making the target durable (waiting for the
-    /// write-out thread to finish what it was given, an fsync of its own included,
-    /// then the commit's fsync) and the engine's switch callback.
+    /// Of that hold: what the follower still applied of the writers' last batch
+    /// ([`OnlineOptions::follow_writers`]), the final replay from the file, making the
+    /// target durable (waiting for the write-out thread to finish what it was given,
+    /// an fsync of its own included, then the commit's fsync) and the engine's switch
+    /// callback.
+    pub final_follow: Duration,
+    /// See `final_follow`.
     pub final_replay: Duration,
-    /// See `final_replay`.
+    /// See `final_follow`.
     pub final_commit: Duration,
-    /// See `final_replay`.
+    /// See `final_follow`.
     pub final_switch: Duration,
     /// The longest time the lock was held, paced rounds and the end included.
     pub longest_lock_hold: Duration,
@@ -157,6 +163,25 @@ pub struct OnlineStats {
     /// Whether the rate limit was lifted during the catch-up: the flusher wrote faster
     /// than the rate-limited rounds could replay, so the backlog stopped shrinking.
     pub rate_limit_lifted: bool,
+    /// Whether the compaction followed the source's writers
+    /// ([`OnlineOptions::follow_writers`]; only one compaction of a file can).
+    pub followed: bool,
+    /// Writers' saves applied as they were made, and their documents.
+    pub followed_saves: u64,
+    /// See `followed_saves`.
+    pub docs_followed: u64,
+    /// Of `docs_followed`, those of saves whose application ended after the lock was
+    /// taken (part of the flusher's last batch when the lock came first); they count
+    /// towards the hold they fell in.
+    pub docs_followed_locked: u64,
+    /// Writers' commits that confirmed what had been applied of them.
+    pub followed_commits: u64,
+    /// Saves applied and then taken back (their writer gave them up, or its commit was
+    /// not the one expected).
+    pub followed_saves_reverted: u64,
+    /// Times the target was brought up from the file because the writers' events did
+    /// not give what the source holds (writers in another process, a full queue).
+    pub follow_source_rounds: u32,
     /// The whole compaction.
     pub total: Duration,
 }
@@ -220,6 +245,13 @@ pub struct OnlineOptions<'a> {
     /// compaction replay), the limit is lifted for the rest of the compaction, which
     /// would otherwise never catch up ([`OnlineStats::rate_limit_lifted`]).
     pub rate_limit: Option<RateLimit>,
+    /// Follow the source's writers in this process (on by default): handles of this
+    /// library writing to the source tell the compaction what they save as they save
+    /// it, and the compaction applies each batch while the flusher is still writing
+    /// it (and while it waits for the lock), so a hold finds nothing left to replay.
+    /// Writers in other processes, or handles whose name led to another file, are
+    /// replayed from the file as before. Off: the file alone.
+    pub follow_writers: bool,
 }
 
 impl<'a> OnlineOptions<'a> {
@@ -244,6 +276,7 @@ impl<'a> OnlineOptions<'a> {
             id_sort_memory: 0,
             progress: None,
             rate_limit: Some(RateLimit::process_wide().clone()),
+            follow_writers: true,
         }
     }
 }
@@ -351,15 +384,11 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     )?;
     // The holds fill these buffers again: one commit's worth, not a catch-up's batch.
     replayer.buffers.trim(HOLD_INFOS_KEPT);
-    let unpaced = started.elapsed();
-    let (_, newest) = src.newest_header()?;
-    stats.flusher_docs_per_sec_unpaced =
-        per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
 
-    // Paced rounds, then the final one. A hold's appends stay in memory; each cycle
-    // hands them to another thread after the lock is released, which writes them and
-    // makes them durable while the driver waits for the lock again (see below), in
-    // place of periodic syncs, which would otherwise fall inside holds.
+    // From here on, what is appended to the target stays in memory until it is handed
+    // to another thread, which writes it and makes it durable: after each batch applied
+    // from the writers' events, and after each hold once the lock is released (so that
+    // no write-out nor periodic sync falls inside a hold).
     target.borrow_mut().set_periodic_sync(None)?;
     target
         .borrow_mut()
@@ -368,6 +397,37 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     // took the first holds 1-2 ms more (perf: a fifth of all paced-hold time).
     let reserve = hold_buffer_size(HoldBudget::of(&o, &rate), &stats);
     target.borrow_mut().reserve_write_buffer(reserve)?;
+    // Then follow the writers without the lock until the target holds the source's
+    // newest header (or it turns out they write faster than it can follow). From here
+    // on the source's writers in this process tell what they save; the batch one is
+    // writing now was not told of, so the first commit is brought up from the file.
+    let subscription = match (o.follow_writers, src.identity()) {
+        (true, Some(identity)) => Subscription::new(identity, FEED_LIMIT),
+        _ => None,
+    };
+    stats.followed = subscription.is_some();
+    let mut follower = subscription.map(|sub| Follower::new(sub, Anchor::of(&src)));
+    if let Some(f) = follower.as_mut()
+        && !follow(
+            &mut src,
+            &target,
+            f,
+            &mut progress,
+            &mut stats,
+            &mut replayer,
+        )?
+    {
+        // The writers are faster: pacing takes over, from what the target holds; the
+        // follower takes up again once a paced hold has replayed all there was.
+        f.revert(&mut target.borrow_mut())?;
+        f.detach();
+    }
+    let unpaced = started.elapsed();
+    let (_, newest) = src.newest_header()?;
+    stats.flusher_docs_per_sec_unpaced =
+        per_sec(newest.update_seq.saturating_sub(start_seq), unpaced);
+
+    // Paced rounds (when the target does not keep up by following), then the final one.
     let mut rounds = Rounds {
         replayed_seq: src.header().update_seq,
         paced_from: src.header().update_seq,
@@ -377,21 +437,49 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         last_added: None,
         replayer,
     };
+    if let Some(f) = follower.as_ref() {
+        rounds.align(&mut src, f)?;
+    }
     loop {
         let budget = HoldBudget::of(&o, &rounds.rate);
+        let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
+        // While the target holds a header exactly (and the writers' events are trusted),
+        // the flusher's batch in progress is applied as it is written, while the driver
+        // waits for the lock; the hold then finds nothing left to replay.
+        let following = follower.as_mut().filter(|f| f.trusted() && !f.behind());
         // What the last hold replayed is handed to another thread, which writes it and
         // makes it durable while this one asks for the lock again at once: the flusher
         // commits meanwhile, and pacing holds it to one commit per hold only while the
-        // driver does not keep the lock waiting.
-        // When the next hold is most likely the final (the last replayed everything
-        // there was, or what it left and one more commit fit in the final budget), its
-        // commit would otherwise wait for that write-out under the lock: make it
-        // durable here (the flusher's commit meanwhile takes longer).
-        let finish_within = (o.max_paced_rounds > 0).then_some(o.max_paced_rounds);
-        let durable = rounds.next_likely_final(budget, stats.paced_rounds, finish_within);
+        // driver does not keep the lock waiting. When the next hold is most likely the
+        // final (the last replayed everything there was, or what it left and one more
+        // commit fit in the final budget), its commit would otherwise wait for that
+        // write-out under the lock: without a follower, it is made durable here (the
+        // flusher's commit meanwhile takes longer); a follower has made the target
+        // durable once in step, and hands each batch over as it applies it.
+        let durable = following.is_none()
+            && rounds.next_likely_final(budget, stats.paced_rounds, finish_within);
         target.borrow_mut().write_out_behind(durable)?;
-        let guard = locked(&mut o.lock, &mut o.unlock);
-        let hold_started = Instant::now();
+        // Once the lock is held, the follower applies no more than a final hold may
+        // replay; the rest is the file's.
+        let limit = match budget {
+            HoldBudget::Docs { last, .. } => last,
+            HoldBudget::Unlimited => u64::MAX,
+        };
+        let (guard, hold_started, followed_locked, follow_tail) = match following {
+            Some(f) => lock_following(f, &target, limit, &mut o.lock, &mut o.unlock)?,
+            None => (
+                locked(&mut o.lock, &mut o.unlock),
+                Instant::now(),
+                0,
+                Duration::ZERO,
+            ),
+        };
+        if let Some(f) = follower.as_mut() {
+            // Saves not committed by now are not in the source's newest header.
+            f.revert(&mut target.borrow_mut())?;
+            rounds.align(&mut src, f)?;
+            note_followed(&mut stats, f, followed_locked);
+        }
         let (end_pos, end_seq, decision) =
             rounds.decide(&mut src, &mut stats, budget, finish_within)?;
         {
@@ -413,6 +501,8 @@ fn run<T: Deref<Target = RefCell<Db>>>(
                 t.set_deferred_writes(None)?;
                 t.set_write_behind()?;
             }
+            // The follower is done: its writers' saves go to the source alone again.
+            drop(follower);
             let r = final_round(
                 &mut src,
                 &target,
@@ -423,29 +513,215 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             )?;
             stats.bytes_replayed_locked = r.source_bytes;
             stats.docs_replayed_locked = r.docs;
+            stats.final_follow = follow_tail;
             drop(target);
             let switch_started = Instant::now();
             (o.switch)(target_path)?;
             target_file.keep();
             stats.final_switch = switch_started.elapsed();
             stats.lock_hold = hold_started.elapsed();
-            stats.note_hold(stats.lock_hold, r.docs);
+            stats.note_hold(stats.lock_hold, r.docs + followed_locked);
             drop(guard);
             rounds.finish_pacing(&mut stats, end_seq);
             break;
         };
         // A paced round: the flusher waits while a hold's worth is replayed.
         rounds.last_end_seq = Some(end_seq);
-        let replayed = paced_round(&mut src, &target, end_pos, docs, &mut progress, &mut rounds)?;
+        let mut replayed =
+            paced_round(&mut src, &target, end_pos, docs, &mut progress, &mut rounds)?;
+        if let Some(f) = follower.as_mut() {
+            // The target holds the end header only when the round replayed all of it.
+            // (A writer saving outside the lock may have saves on it told of already:
+            // they are applied now, within this hold.)
+            if rounds.replayed_seq == end_seq {
+                let anchor = Anchor {
+                    pos: end_pos,
+                    seq: end_seq,
+                };
+                replayed += f.anchor_at(anchor, &mut target.borrow_mut())?;
+            } else {
+                f.detach();
+            }
+        }
         stats.paced_rounds += 1;
         stats.docs_replayed_paced += replayed;
         let held = hold_started.elapsed();
         stats.paced_lock_time += held;
-        stats.note_hold(held, replayed);
+        stats.note_hold(held, replayed + followed_locked);
         drop(guard);
     }
     stats.total = started.elapsed();
     Ok(stats)
+}
+
+/// Events kept queued for a compaction following its source's writers: about thirty
+/// flusher batches of 1000 documents of 1 KiB. More means the compaction is not keeping
+/// up; the writers then stop copying their batches until it has caught up.
+const FEED_LIMIT: usize = 32 << 20;
+/// How long the follower waits, without the lock, for the event of a commit it already
+/// sees in the file (the writer tells it right after the commit's fsync), before it
+/// brings the target up from the file instead.
+const FOLLOW_WAIT: Duration = Duration::from_millis(5);
+/// Looks at the source without getting closer to its newest header than before, after
+/// which following without the lock gives up (the writers are faster): pacing takes over.
+const FOLLOW_PATIENCE: u32 = 16;
+/// Events handled between two looks at the source (a look reads back from the file's
+/// end to its newest header, past what a writer has appended since).
+const PASS_EVENTS: usize = 8;
+
+/// Without the lock: applies the writers' saves as they come and confirms them by their
+/// commits; whenever the source holds commits the events do not give, brings the
+/// target up from the file. Ends when the target holds the source's newest header (a
+/// batch the flusher is writing may be applied too, pending its commit): true; or when
+/// [`FOLLOW_PATIENCE`] looks in a row found it no closer: false.
+fn follow(
+    src: &mut Db,
+    target: &RefCell<Db>,
+    f: &mut Follower,
+    progress: &mut Option<ProgressHook<'_>>,
+    stats: &mut OnlineStats,
+    replayer: &mut Replayer,
+) -> Result<bool> {
+    let mut closest = u64::MAX;
+    let mut no_closer = 0;
+    // Whether the target was made durable once in step with the writers.
+    let mut durable = false;
+    let report = |progress: &mut Option<ProgressHook<'_>>, docs: u64| match progress.as_mut() {
+        Some(p) if docs > 0 => p(Progress {
+            phase: Phase::CatchingUp,
+            docs,
+            bytes: 0,
+        }),
+        _ => Ok(()),
+    };
+    loop {
+        // What is queued, a save at a time (each goes to the write-behind thread and is
+        // reported, a cancellation point, as it is applied), but no more than a pass's
+        // worth before the next look at the source: a follower slower than the writers
+        // would otherwise never look again.
+        for _ in 0..PASS_EVENTS {
+            let mut t = target.borrow_mut();
+            let Some(docs) = f.follow_one(&mut t)? else {
+                break;
+            };
+            if docs > 0 {
+                t.write_out_behind(false)?;
+                drop(t);
+                report(progress, docs)?;
+            }
+        }
+        let (pos, newest) = src.newest_header()?;
+        let Some(anchor) = f.anchor() else {
+            return Ok(false);
+        };
+        if pos == anchor.pos {
+            if durable {
+                note_followed(stats, f, 0);
+                return Ok(true);
+            }
+            // In step with the writers: what the target holds is made durable now, so
+            // that the final commit has only the last batch or two to wait for; then
+            // look again (the writers went on meanwhile).
+            target.borrow_mut().write_out_behind(true)?;
+            durable = true;
+            continue;
+        }
+        let lag = newest.update_seq.saturating_sub(anchor.seq);
+        if lag < closest {
+            closest = lag;
+            no_closer = 0;
+        } else {
+            no_closer += 1;
+            if no_closer >= FOLLOW_PATIENCE {
+                note_followed(stats, f, 0);
+                return Ok(false);
+            }
+        }
+        if f.trusted() && !f.behind() {
+            // The commit's own event is likely on its way.
+            let mut t = target.borrow_mut();
+            if let Some(docs) = f.follow_next_within(&mut t, FOLLOW_WAIT)? {
+                if docs > 0 {
+                    t.write_out_behind(false)?;
+                }
+                drop(t);
+                report(progress, docs)?;
+                continue;
+            }
+        }
+        // Bring the target up to the source's newest header from the file.
+        f.revert(&mut target.borrow_mut())?;
+        if src.header_position() != anchor.pos {
+            src.seek_header(anchor.pos)?;
+        }
+        let r = replayer.step(
+            src,
+            target,
+            pos,
+            Phase::CatchingUp,
+            progress,
+            Span::default(),
+        )?;
+        stats.follow_source_rounds += 1;
+        stats.bytes_replayed_unlocked += r.source_bytes;
+        stats.docs_replayed_unlocked += r.docs;
+        let anchor = Anchor {
+            pos,
+            seq: newest.update_seq,
+        };
+        let docs = f.anchor_at(anchor, &mut target.borrow_mut())?;
+        target.borrow_mut().write_out_behind(false)?;
+        report(progress, docs)?;
+    }
+}
+
+/// Copies the follower's figures into the statistics, adding `locked` documents applied
+/// under the lock.
+fn note_followed(stats: &mut OnlineStats, f: &Follower, locked: u64) {
+    stats.followed_saves = f.stats.batches;
+    stats.docs_followed = f.stats.docs;
+    stats.followed_commits = f.stats.commits;
+    stats.followed_saves_reverted = f.stats.reverted;
+    stats.docs_followed_locked += locked;
+}
+
+/// Takes the engine's lock while another thread applies the writers' saves as they are
+/// told of (the flusher's batch in progress, which it commits before it lets the lock
+/// go); once the lock is held, that thread applies what is still queued (at most
+/// `limit` documents) and stops. Returns the guard, when the lock was taken, the
+/// documents applied after that, and how long the lock then waited for the thread.
+fn lock_following<'o, 'a>(
+    f: &mut Follower,
+    target: &RefCell<Db>,
+    limit: u64,
+    lock: &mut LockHook<'a>,
+    unlock: &'o mut LockHook<'a>,
+) -> Result<(LockGuard<'o, 'a>, Instant, u64, Duration)> {
+    /// Stops the following thread however this thread leaves the wait (a lock hook
+    /// that panics included), so the scope's join cannot wait forever.
+    struct StopOnDrop(Stopper);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let stop = StopOnDrop(f.stopper());
+    let mut t = target.borrow_mut();
+    let db: &mut Db = &mut t;
+    let (guard, taken, applied) = std::thread::scope(|scope| {
+        // Each batch applied goes to the write-behind thread at once, which makes it
+        // durable while the flusher commits it: the final commit has little left.
+        let mut write_out = |db: &mut Db| db.write_out_behind(false);
+        let worker = scope.spawn(move || f.follow_until_stopped(db, limit, &mut write_out));
+        let guard = locked(lock, unlock);
+        let taken = Instant::now();
+        drop(stop);
+        let applied = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (guard, taken, applied)
+    });
+    Ok((guard, taken, applied?, taken.elapsed()))
 }
 
 /// What a paced hold is likely to append: three times the budget in documents (it is
@@ -561,6 +837,18 @@ impl Rounds {
         }) == Hold::Final
     }
 
+    /// Puts the source handle at the follower's anchor, which the target holds exactly
+    /// (commits confirmed from the writers' events move it on without the handle).
+    fn align(&mut self, src: &mut Db, f: &Follower) -> Result<()> {
+        if let Some(anchor) = f.anchor() {
+            if src.header_position() != anchor.pos {
+                src.seek_header(anchor.pos)?;
+            }
+            self.replayed_seq = anchor.seq;
+        }
+        Ok(())
+    }
+
     /// After the final round: how long pacing lasted and the flusher's rate meanwhile.
     fn finish_pacing(&self, stats: &mut OnlineStats, end_seq: u64) {
         if stats.paced_rounds > 0 {
@@ -589,6 +877,14 @@ fn final_round(
     let r = rounds
         .replayer
         .step(src, target, end_pos, Phase::FinalReplay, progress, span)?;
+    // Commits applied from the writers' events brought no local documents nor purge
+    // sequence: those of the end header (where the source now is) are carried over.
+    replay::sync_locals(src, target)?;
+    {
+        let mut t = target.borrow_mut();
+        let h = t.header_mut()?;
+        h.purge_seq = h.purge_seq.max(src.header().purge_seq);
+    }
     stats.final_replay = started.elapsed();
     let commit_started = Instant::now();
     if target.borrow().has_uncommitted() {
@@ -898,7 +1194,7 @@ impl Replayer {
                 })
             }) as super::replay::ReplayProgress<'_>
         });
-        replay(
+        replay::replay(
             src,
             target,
             end_pos,

@@ -4,7 +4,7 @@
 //! document for document.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::PrecommitHook;
 use crate::btree::{KeyRange, Step, iterate};
@@ -313,6 +313,57 @@ fn save_batch(
     target
         .borrow_mut()
         .save_copied_entries(batch, update_seq, &mut copy)
+}
+
+/// Makes the target's local documents those of `source`'s current header: saves those
+/// missing or different, deletes those the source does not have. The online driver's
+/// final round does this: commits applied from the writers' events carry no local
+/// documents, so the target's may lag any start header's. Returns (saved, deleted).
+pub(crate) fn sync_locals(source: &Db, target: &RefCell<Db>) -> Result<(u64, u64)> {
+    let wanted = local_docs(source)?;
+    let held = local_docs(&target.borrow())?;
+    let mut changes: Vec<LocalDoc> = wanted
+        .iter()
+        .filter(|(id, json)| held.get(*id) != Some(json))
+        .map(|(id, json)| LocalDoc {
+            id: id.clone(),
+            json: json.clone(),
+            deleted: false,
+        })
+        .collect();
+    let saved = changes.len() as u64;
+    changes.extend(
+        held.keys()
+            .filter(|id| !wanted.contains_key(*id))
+            .map(|id| LocalDoc {
+                id: id.clone(),
+                json: Vec::new(),
+                deleted: true,
+            }),
+    );
+    let deleted = changes.len() as u64 - saved;
+    if !changes.is_empty() {
+        target.borrow_mut().save_local_documents(&changes)?;
+    }
+    Ok((saved, deleted))
+}
+
+/// The local documents at the handle's current header (uncommitted changes included).
+fn local_docs(db: &Db) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let file = db.file()?;
+    let mut docs = BTreeMap::new();
+    iterate(
+        file,
+        db.header().local_root.as_ref(),
+        file.end(),
+        KeyRange::ALL,
+        None,
+        &mut |k, v| {
+            docs.insert(k.to_vec(), v.to_vec());
+            Ok(Step::Continue)
+        },
+    )?;
+    Ok(docs)
 }
 
 /// The ids of the local documents at the handle's current header.
