@@ -20,7 +20,7 @@ use parking_lot::{ArcMutexGuard, MutexGuard, RawMutex};
 
 const USAGE: &str = "\
 usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|offline]
-                         [--rate-limit MIB_PER_SEC] [--cold]
+                         [--rate-limit MIB_PER_SEC] [--cold] [--follow on|off|both]
 
   --sizes N,..  sizes in MiB of the databases compacted online (default 100,300);
                 the offline compaction runs at the first size
@@ -33,7 +33,11 @@ usage: couch_online_demo [--sizes N,N,..] [--full] [--dir DIR] [--only online|of
                 the library's own default is 16 MiB/s, shared by all compactions)
   --cold        drop the OS page cache (clean pages) just before each compaction, so it
                 and the flusher read the files from disk (Linux, needs root; an error
-                otherwise)";
+                otherwise)
+  --follow MODE on (default): the online compaction follows the flusher's handle (it
+                applies each batch as the flusher saves it); off: it sees only the file,
+                as with a flusher in another process; both: each size both ways, one
+                after the other, for a comparison in the same run";
 
 const BATCH: usize = 1000;
 const BODY: usize = 1024;
@@ -100,11 +104,25 @@ fn flush_batch(e: &mut Engine, keys: usize) -> couchstore::Result<()> {
     Ok(())
 }
 
+/// Which compaction a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Online, following the flusher's handle or (false) seeing only the file.
+    Online { follow: bool },
+    /// Offline, holding the engine's lock throughout.
+    Offline,
+}
+
 /// What one compaction under the flusher came to, for the summary table.
 struct Row {
     size_mb: f64,
-    online: bool,
+    mode: Mode,
     total: Duration,
+    /// The final hold's parts: the rest of the flusher's batch applied, the replay
+    /// from the file, making the target durable, the switch.
+    final_parts: [Duration; 4],
+    /// Documents replayed from the file under the lock at the end.
+    final_docs: u64,
     longest_hold: Duration,
     paced_rounds: u32,
     most_docs_per_hold: u64,
@@ -221,7 +239,8 @@ fn drop_page_cache() -> couchstore::Result<()> {
     })
 }
 
-fn run(dir: &Path, size_mb: u64, online: bool, cold: bool) -> couchstore::Result<Row> {
+fn run(dir: &Path, size_mb: u64, mode: Mode, cold: bool) -> couchstore::Result<Row> {
+    let online = mode != Mode::Offline;
     let source = dir.join(if online {
         "online.couch"
     } else {
@@ -232,7 +251,7 @@ fn run(dir: &Path, size_mb: u64, online: bool, cold: bool) -> couchstore::Result
     } else {
         "offline.couch.compact"
     });
-    let (e, keys, size) = build(&source, &target, size_mb, online)?;
+    let (e, keys, size) = build(&source, &target, size_mb, mode)?;
 
     let engine = Arc::new(Mutex::new(e));
     let lock = EngineLock::default();
@@ -249,8 +268,10 @@ fn run(dir: &Path, size_mb: u64, online: bool, cold: bool) -> couchstore::Result
     let t = Instant::now();
     let mut row = Row {
         size_mb: size as f64 / 1048576.0,
-        online,
+        mode,
         total: Duration::ZERO,
+        final_parts: [Duration::ZERO; 4],
+        final_docs: 0,
         longest_hold: Duration::ZERO,
         paced_rounds: 0,
         most_docs_per_hold: 0,
@@ -259,10 +280,11 @@ fn run(dir: &Path, size_mb: u64, online: bool, cold: bool) -> couchstore::Result
         docs_per_sec_before: 0.0,
         docs_per_sec_paced: 0.0,
     };
-    if online {
-        compact_online_demo(&engine, &lock, &source, &target, &mut row)?;
-    } else {
-        compact_offline_demo(&engine, &lock, &source, &target, t, &mut row)?;
+    match mode {
+        Mode::Online { follow } => {
+            compact_online_demo(&engine, &lock, &source, &target, follow, &mut row)?
+        }
+        Mode::Offline => compact_offline_demo(&engine, &lock, &source, &target, t, &mut row)?,
     }
     // The engine's handles on the old file are closed; give its space back gradually,
     // still inside the measured window.
@@ -296,7 +318,7 @@ fn build(
     source: &Path,
     target: &Path,
     size_mb: u64,
-    online: bool,
+    mode: Mode,
 ) -> couchstore::Result<(Engine, usize, u64)> {
     // A fresh database each run, even in a directory kept from an earlier one.
     for f in [source, target, &old_name(source)] {
@@ -314,10 +336,7 @@ fn build(
         flush_batch(&mut e, keys)?;
     }
     let size = std::fs::metadata(source).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "\n=== {} compaction, {size_mb} MiB ===",
-        if online { "online" } else { "offline" }
-    );
+    println!("\n=== {} compaction, {size_mb} MiB ===", mode_name(mode));
     println!(
         "database: {:.0} MiB, {} keys, built in {:.1} s",
         size as f64 / 1048576.0,
@@ -333,6 +352,7 @@ fn compact_online_demo(
     lock: &EngineLock,
     source: &Path,
     target: &Path,
+    follow: bool,
     row: &mut Row,
 ) -> couchstore::Result<()> {
     let (eng, src) = (engine.clone(), source.to_path_buf());
@@ -345,6 +365,7 @@ fn compact_online_demo(
     // fsync the target every 4 MiB, so its writeback never piles up in front of the
     // flusher's own fsyncs.
     options.flags.periodic_sync = Some(4 << 20);
+    options.follow_writers = follow;
     let stats = compact_online(source, target, options)?;
     println!(
         "online compaction: {:.2} s; {} docs copied; {} catch-up rounds ({:.1} MiB, {} docs without the lock){}; final replay {} docs, {:.1} MiB",
@@ -361,9 +382,20 @@ fn compact_online_demo(
         stats.docs_replayed_locked,
         stats.bytes_replayed_locked as f64 / 1048576.0
     );
+    if stats.followed {
+        println!(
+            "following the flusher: {} of its batches ({} docs) applied as it saved them, {} commits confirming them; rounds from the file where its batches were not told of: {}; docs applied once the lock was held: {}",
+            stats.followed_saves,
+            stats.docs_followed,
+            stats.followed_commits,
+            stats.follow_source_rounds,
+            stats.docs_followed_locked
+        );
+    }
     println!(
-        "time under the lock: final {:.1} ms (replay {:.1}, commit {:.1}, switch {:.1}); {} paced rounds ({} docs) before it; longest hold {:.1} ms",
+        "time under the lock: final {:.1} ms (rest of the flusher's batch {:.1}, replay {:.1}, commit {:.1}, switch {:.1}); {} paced rounds ({} docs) before it; longest hold {:.1} ms",
         stats.lock_hold.as_secs_f64() * 1e3,
+        ms(stats.final_follow),
         ms(stats.final_replay),
         ms(stats.final_commit),
         ms(stats.final_switch),
@@ -382,6 +414,13 @@ fn compact_online_demo(
         );
     }
     row.total = stats.total;
+    row.final_parts = [
+        stats.final_follow,
+        stats.final_replay,
+        stats.final_commit,
+        stats.final_switch,
+    ];
+    row.final_docs = stats.docs_replayed_locked;
     row.longest_hold = stats.longest_lock_hold;
     row.paced_rounds = stats.paced_rounds;
     row.most_docs_per_hold = stats.most_docs_per_hold;
@@ -421,21 +460,37 @@ fn compact_offline_demo(
     Ok(())
 }
 
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Online { follow: true } => "online, following",
+        Mode::Online { follow: false } => "online, file only",
+        Mode::Offline => "offline",
+    }
+}
+
 fn summary(rows: &[Row]) {
     println!("\n=== summary ===");
     println!(
-        "| mode | database | compaction | longest hold | paced rounds | most docs in a hold | flusher worst commit: before / during (ratio) | flusher docs/s: before / paced |"
+        "| mode | database | compaction | longest hold | final hold: rest of batch / replay / durable / switch | docs replayed from the file in it | paced rounds | most docs in a hold | flusher worst commit: before / during (ratio) | flusher docs/s: before / paced |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let paced = if r.paced_rounds > 0 {
             format!("{:.0} / {:.0}", r.docs_per_sec_before, r.docs_per_sec_paced)
         } else {
             format!("{:.0} / -", r.docs_per_sec_before)
         };
+        let [follow, replay, durable, switch] = r.final_parts.map(ms);
+        let (parts, docs) = match r.mode {
+            Mode::Offline => ("—".to_string(), "—".to_string()),
+            _ => (
+                format!("{follow:.1} / {replay:.1} / {durable:.1} / {switch:.1} ms"),
+                r.final_docs.to_string(),
+            ),
+        };
         println!(
-            "| {} | {:.0} MiB | {:.1} s | {:.1} ms | {} | {} | {:.1} / {:.1} ms ({:.1}x) | {} |",
-            if r.online { "online" } else { "offline" },
+            "| {} | {:.0} MiB | {:.1} s | {:.1} ms | {parts} | {docs} | {} | {} | {:.1} / {:.1} ms ({:.1}x) | {} |",
+            mode_name(r.mode),
             r.size_mb,
             r.total.as_secs_f64(),
             ms(r.longest_hold),
@@ -464,6 +519,7 @@ fn main() -> std::process::ExitCode {
     let mut modes = vec![true, false];
     let mut rate_mib: Option<u64> = Some(0);
     let mut cold = false;
+    let mut follow = Some(vec![true]);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -472,6 +528,14 @@ fn main() -> std::process::ExitCode {
             "--dir" => dir = it.next().map(PathBuf::from),
             "--rate-limit" => rate_mib = it.next().and_then(|n| n.parse().ok()),
             "--cold" => cold = true,
+            "--follow" => {
+                follow = match it.next().map(String::as_str) {
+                    Some("on") => Some(vec![true]),
+                    Some("off") => Some(vec![false]),
+                    Some("both") => Some(vec![true, false]),
+                    _ => None,
+                }
+            }
             "--only" => match it.next().map(String::as_str) {
                 Some("online") => modes = vec![true],
                 Some("offline") => modes = vec![false],
@@ -484,7 +548,7 @@ fn main() -> std::process::ExitCode {
             _ => sizes = None,
         }
     }
-    let (Some(sizes), Some(rate_mib)) = (sizes, rate_mib) else {
+    let (Some(sizes), Some(rate_mib), Some(follow)) = (sizes, rate_mib, follow) else {
         eprintln!("{USAGE}");
         return std::process::ExitCode::from(2);
     };
@@ -503,16 +567,18 @@ fn main() -> std::process::ExitCode {
             n => format!("rate limit {n} MiB/s"),
         }
     );
-    let mut runs: Vec<(u64, bool)> = Vec::new();
+    let mut runs: Vec<(u64, Mode)> = Vec::new();
     if modes.contains(&true) {
-        runs.extend(sizes.iter().map(|&s| (s, true)));
+        for &s in &sizes {
+            runs.extend(follow.iter().map(|&follow| (s, Mode::Online { follow })));
+        }
     }
     if modes.contains(&false) {
-        runs.push((sizes[0], false));
+        runs.push((sizes[0], Mode::Offline));
     }
     let mut rows = Vec::new();
-    for (size_mb, online) in runs {
-        match run(&tmp.0, size_mb, online, cold) {
+    for (size_mb, mode) in runs {
+        match run(&tmp.0, size_mb, mode, cold) {
             Ok(row) => rows.push(row),
             Err(e) => {
                 eprintln!("couch_online_demo: {}", couchstore::capi::codes::report(&e));
