@@ -282,6 +282,9 @@ fn run_with(t: Timing, adjust: impl FnOnce(&mut OnlineOptions<'_>)) -> OnlineSta
             let old = Db::open(&source_for_switch, OpenOptions::read_only())?;
             let new = Db::open(compacted, OpenOptions::read_only())?;
             assert_eq!(new.info()?.last_sequence, old.info()?.last_sequence);
+            // Its last header is the source's newest, time included.
+            assert_eq!(new.header().timestamp, old.header().timestamp);
+            assert_eq!(new.header().purge_seq, old.header().purge_seq);
             check_model(&new, &e.model);
             check_model(&old, &e.model);
             drop((old, new));

@@ -7,6 +7,18 @@
 //! replay the last (small) delta, commit, and let the engine switch files; release.
 //! Writers stall only for the last step.
 //!
+//! With a fair lock, the last delta is at least the flusher's last commit: it was
+//! written while the driver waited for the lock, and no reader of the file sees a
+//! batch before its commit. Writers in this process tell the compaction what they save
+//! as they save it ([`crate::db::feed`]; [`OnlineOptions::follow_writers`]). After the
+//! catch-up the driver follows them ([`super::follow`]): it applies each batch to the
+//! target while the flusher is still updating its own indexes, takes the writer's
+//! commit as the confirmation that the target now holds that header, and waits for the
+//! lock while another thread applies the flusher's batch in progress. The hold then
+//! finds nothing left to replay: it commits the target (its data made durable as it was
+//! applied) and switches. Whatever the events cannot account for is brought up from the
+//! file, as without following.
+//!
 //! A flusher that writes about as fast as the compactor replays keeps the backlog from
 //! shrinking below a few of its commits, and replaying those under the lock would stall
 //! it for as long. So when unlocked rounds stop shrinking the backlog, the driver paces
