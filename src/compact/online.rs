@@ -62,7 +62,7 @@ use super::{
 };
 use crate::db::feed::{Stopper, Subscription};
 use crate::db::{Db, OpenOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::file::Backend;
 
 /// Default backlog (source bytes) below which the final, locked round starts.
@@ -429,9 +429,17 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut replayer,
         )?
     {
-        // The writers are faster: pacing takes over, from what the target holds; the
-        // follower takes up again once a paced hold has replayed all there was.
+        // The writers are faster: pacing takes over, from what the target holds (the
+        // commits confirmed from events included: the source handle is put at that
+        // header, as replaying those documents again would take their sequences out of
+        // the by-seq index); the follower takes up again once a paced hold has
+        // replayed all there was.
         f.revert(&mut target.borrow_mut())?;
+        if let Some(anchor) = f.anchor()
+            && src.header_position() != anchor.pos
+        {
+            src.seek_header(anchor.pos)?;
+        }
         f.detach();
     }
     let unpaced = started.elapsed();
@@ -1188,6 +1196,14 @@ impl Replayer {
         progress: &mut Option<ProgressHook<'_>>,
         span: Span,
     ) -> Result<ReplayStats> {
+        // The target must hold nothing past where the replay starts: a document it
+        // holds, replayed again with its own sequence, would leave the by-seq index
+        // (the save removes its old entry, which is the new one). A source whose newest
+        // header went back below what was copied (a writer rolled it back) ends here.
+        let start = span.after_seq.unwrap_or(src.header().update_seq);
+        if target.borrow().header().update_seq > start {
+            return Err(Error::DbNoLongerValid);
+        }
         // Entering the phase is reported too: a cancellation point even when there is
         // nothing to replay.
         if let Some(p) = progress.as_mut() {
