@@ -119,6 +119,11 @@ impl Follower {
         self.trusted && self.anchor.is_some()
     }
 
+    /// Whether saves are applied on the anchor, awaiting their commit.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Stops [`Follower::follow_until_stopped`] from another thread.
     pub fn stopper(&self) -> Stopper {
         self.sub.stopper()

@@ -635,16 +635,31 @@ fn follow(
             return Ok(false);
         };
         if pos == anchor.pos {
-            if durable {
-                note_followed(stats, f, 0);
-                return Ok(true);
+            if !durable {
+                // In step with the writers: what the target holds is made durable now,
+                // so that the final commit has only the last batch or two to wait for;
+                // then look again (the writers went on meanwhile).
+                target.borrow_mut().write_out_behind(true)?;
+                durable = true;
+                continue;
             }
-            // In step with the writers: what the target holds is made durable now, so
-            // that the final commit has only the last batch or two to wait for; then
-            // look again (the writers went on meanwhile).
-            target.borrow_mut().write_out_behind(true)?;
-            durable = true;
-            continue;
+            // The lock is best asked for once the flusher's batch in progress is
+            // applied: its commit then hands over a lock with nothing left to do (asked
+            // for earlier, the lock may come while that batch is still being applied).
+            // With no batch told of within a short wait, the writers are idle.
+            if f.trusted() && !f.has_pending() {
+                let mut t = target.borrow_mut();
+                if let Some(docs) = f.follow_next_within(&mut t, FOLLOW_WAIT)? {
+                    if docs > 0 {
+                        t.write_out_behind(false)?;
+                        drop(t);
+                        report(progress, docs)?;
+                    }
+                    continue;
+                }
+            }
+            note_followed(stats, f, 0);
+            return Ok(true);
         }
         let lag = newest.update_seq.saturating_sub(anchor.seq);
         if lag < closest {
