@@ -210,6 +210,70 @@ fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: u
     );
 }
 
+/// What following costs the flusher: the same batches of random-key updates, saved
+/// and committed alternately with no compaction following the file and with one
+/// following it (a subscription to the file's writers, whose events another thread
+/// takes as the online driver does, without applying them). The ratio of the two sums
+/// is the flusher's cost of telling a compaction what it saves (a copy of each batch's
+/// doc infos and bodies).
+fn feed_cost(path: &Path, keys: &[Vec<u8>], body_len: usize) {
+    use couchstore::db::feed::Subscription;
+    const BATCH: usize = 1000;
+    let rounds = 20;
+    let mut db = Db::open(path, OpenOptions::default()).unwrap();
+    let identity = db.identity().expect("an OS file tells its identity");
+    let body = vec![6u8; body_len];
+    let mut rng = Rng(11);
+    let mut times = [Duration::ZERO; 2];
+    let mut events = 0u64;
+    for r in 0..rounds {
+        let followed = r % 2 == 1;
+        let mut batch: Vec<NewDoc<'_>> = (0..BATCH)
+            .map(|_| NewDoc {
+                id: &keys[(rng.next() % keys.len() as u64) as usize],
+                body: Some(&body),
+                rev_seq: r + 100,
+                content_meta: 3,
+                ..Default::default()
+            })
+            .collect();
+        let sub = followed.then(|| Subscription::new(identity, 32 << 20).unwrap());
+        std::thread::scope(|scope| {
+            let taker = sub.as_ref().map(|sub| {
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    while let Some(event) = sub.next_until_stopped() {
+                        if let couchstore::db::feed::FeedEvent::Saved(b) = event {
+                            sub.recycle(b.bytes);
+                        }
+                        n += 1;
+                    }
+                    n
+                })
+            });
+            let t = Instant::now();
+            db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
+                .unwrap();
+            db.commit().unwrap();
+            times[usize::from(followed)] += t.elapsed();
+            if let (Some(sub), Some(taker)) = (sub.as_ref(), taker) {
+                sub.stop();
+                events += taker.join().unwrap();
+            }
+        });
+    }
+    let per_doc = |d: Duration| d.as_secs_f64() * 1e6 / (rounds as f64 / 2.0 * BATCH as f64);
+    println!(
+        "\n[flusher followed by a compaction] {rounds} batches of {BATCH} random-key updates, alternately not followed and followed ({events} events taken)"
+    );
+    println!(
+        "  save + commit: {:.2} us/doc not followed, {:.2} us/doc followed: followed / not = {:.2}x",
+        per_doc(times[0]),
+        per_doc(times[1]),
+        times[1].as_secs_f64() / times[0].as_secs_f64()
+    );
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--full");
     let dir =
@@ -317,12 +381,13 @@ fn main() {
     // 3b. Replay (what online compaction does under the lock) against the flusher
     //     writing the same documents: sparse random-key updates onto the compacted file.
     replay_vs_flusher(&db_path, &target, &keys, cfg.body);
+    feed_cost(&db_path, &keys, cfg.body);
 
     // 4. Online compaction beside a full-speed flusher, and offline for comparison
     //    (the demo binary, which prints both).
     let demo_sizes = if full { "100,300,1024" } else { "40" };
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_couch_online_demo"))
-        .args(["--sizes", demo_sizes, "--dir"])
+        .args(["--sizes", demo_sizes, "--follow", "both", "--dir"])
         .arg(cfg.dir.join("demo"))
         .output()
         .expect("the demo runs");

@@ -115,6 +115,8 @@ enum Mode {
 
 /// What one compaction under the flusher came to, for the summary table.
 struct Row {
+    /// The size asked for, and the database's size as built.
+    requested_mb: u64,
     size_mb: f64,
     mode: Mode,
     total: Duration,
@@ -267,6 +269,7 @@ fn run(dir: &Path, size_mb: u64, mode: Mode, cold: bool) -> couchstore::Result<R
     }
     let t = Instant::now();
     let mut row = Row {
+        requested_mb: size_mb,
         size_mb: size as f64 / 1048576.0,
         mode,
         total: Duration::ZERO,
@@ -501,6 +504,34 @@ fn summary(rows: &[Row]) {
             r.worst_during.as_secs_f64() / r.worst_before.as_secs_f64(),
             paced
         );
+    }
+    follow_ratios(rows);
+}
+
+/// For each size compacted online both ways in this run: the longest holds, following
+/// against seeing only the file.
+fn follow_ratios(rows: &[Row]) {
+    let longest = |size: u64, follow: bool| {
+        rows.iter()
+            .find(|r| r.requested_mb == size && r.mode == Mode::Online { follow })
+            .map(|r| r.longest_hold)
+    };
+    for r in rows
+        .iter()
+        .filter(|r| r.mode == Mode::Online { follow: true })
+    {
+        if let (Some(with), Some(without)) = (
+            longest(r.requested_mb, true),
+            longest(r.requested_mb, false),
+        ) {
+            println!(
+                "{} MiB: longest hold following the flusher {:.1} ms, seeing only the file {:.1} ms ({:.1}x shorter)",
+                r.requested_mb,
+                ms(with),
+                ms(without),
+                without.as_secs_f64() / with.as_secs_f64()
+            );
+        }
     }
 }
 
