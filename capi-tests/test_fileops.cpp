@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -448,7 +449,88 @@ TEST(default_ops_are_real_posix_ops) {
     CHECK_EQ(counting.tags[FileTag::Unknown], 1);
 }
 
+namespace {
+
+/// The engine of the online-compaction test: its writer (through the engine's ops) and
+/// its lock. On the driver's locks after the first, the engine's flusher saves and
+/// commits one batch before the lock is taken: a batch written while the driver waits.
+struct FollowedEngine {
+    Db* writer = nullptr;
+    std::mutex lock;
+    int locks = 0;
+    int batches = 0;
+    int failures = 0;
+};
+
+void followed_lock(void* ctx) {
+    auto* e = static_cast<FollowedEngine*>(ctx);
+    if (e->locks++ >= 1 && e->batches == 0) {
+        for (int i = 0; i < 40; i++) {
+            e->failures += save(e->writer, "late-" + std::to_string(i), "written while the driver waits") != 0;
+        }
+        e->failures += couchstore_commit(e->writer) != COUCHSTORE_SUCCESS;
+        e->batches++;
+    }
+    e->lock.lock();
+}
+
+void followed_unlock(void* ctx) {
+    static_cast<FollowedEngine*>(ctx)->lock.unlock();
+}
+
+couchstore_error_t followed_switch(const char* target, void* ctx) {
+    (void)ctx;
+    (void)target;
+    return COUCHSTORE_SUCCESS;
+}
+
+} // namespace
+
+TEST(online_compaction_follows_a_writer_on_the_engines_ops) {
+    /* The flusher's handle does its I/O through the engine's own ops (as kv_engine's
+     * does); the compaction still knows it writes to its source (the file the name led
+     * to), follows its batch while waiting for the lock, and replays nothing from the
+     * file under it. */
+    const char* path = tmp_path("followed.couch");
+    std::string target = std::string(path) + ".compact";
+    CountingOps ops;
+    FollowedEngine engine;
+    REQUIRE_OK(couchstore_open_db_ex(path, COUCHSTORE_OPEN_FLAG_CREATE, &ops, &engine.writer));
+    for (int i = 0; i < 100; i++) {
+        CHECK_EQ(save(engine.writer, "key-" + std::to_string(i), std::string(100, 'v')), COUCHSTORE_SUCCESS);
+    }
+    REQUIRE_OK(couchstore_commit(engine.writer));
+    couchstore_online_options o;
+    couchstore_online_options_init(&o);
+    o.lock = followed_lock;
+    o.unlock = followed_unlock;
+    o.switch_file = followed_switch;
+    o.ctx = &engine;
+    o.max_docs_per_hold = 1000;
+    couchstore_online_stats stats{};
+    CHECK_EQ(couchstore_compact_online(path, target.c_str(), 0, nullptr, nullptr, nullptr, &o, &stats),
+             COUCHSTORE_SUCCESS);
+    CHECK_EQ(engine.failures, 0);
+    CHECK_EQ(engine.batches, 1);
+    CHECK_EQ(stats.docs_followed, 40);
+    CHECK_EQ(stats.followed_commits, 1);
+    CHECK_EQ(stats.docs_replayed_locked, 0);
+    CHECK_EQ(stats.paced_rounds, 0);
+    /* The compacted file holds the batch written while the driver waited. */
+    Db* compacted = nullptr;
+    REQUIRE_OK(couchstore_open_db(target.c_str(), COUCHSTORE_OPEN_FLAG_RDONLY, &compacted));
+    CHECK(read(compacted, "late-39") == "written while the driver waits");
+    CHECK(read(compacted, "key-99") == std::string(100, 'v'));
+    DbInfo info;
+    REQUIRE_OK(couchstore_db_info(compacted, &info));
+    CHECK_EQ(info.doc_count, 140);
+    couchstore_close_file(compacted);
+    couchstore_free_db(compacted);
+    couchstore_close_file(engine.writer);
+    couchstore_free_db(engine.writer);
+}
+
 RUN_TESTS(T(counters_move_and_calls_come_in_the_originals_order), T(setters_are_called_as_the_flags_ask),
           T(write_errors_reach_last_os_error_and_the_file_stays_intact),
           T(read_errors_and_exceptions_of_the_ops_are_error_codes), T(compaction_writes_its_target_through_the_ops),
-          T(default_ops_are_real_posix_ops))
+          T(default_ops_are_real_posix_ops), T(online_compaction_follows_a_writer_on_the_engines_ops))
