@@ -20,6 +20,7 @@ use crate::db::feed::{FedCommit, FeedEvent, SavedBatch, Stopper, Subscription};
 use crate::db::{Db, DocInfo};
 use crate::error::Result;
 use crate::file::CouchFile;
+use crate::file::FileIdentity;
 use crate::format::Header;
 
 /// Most saves on a newer header kept (see [`Follower::anchor_at`]); a writer saving
@@ -70,7 +71,11 @@ pub(crate) struct FollowStats {
 /// Follows the writers of one source file into a target (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct Follower {
-    sub: Subscription,
+    /// The source file, and the queue kept for its writers' events.
+    identity: FileIdentity,
+    limit: usize,
+    /// None while detached: the writers do not copy their batches for nothing.
+    sub: Option<Subscription>,
     /// None while the target holds no header exactly (a replay stopped part way).
     anchor: Option<Anchor>,
     pending: Option<Pending>,
@@ -89,10 +94,15 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    /// Follows through `sub` a target holding exactly the source's header `anchor`.
-    pub fn new(sub: Subscription, anchor: Anchor) -> Follower {
-        Follower {
-            sub,
+    /// Follows the writers of the file `identity` (keeping at most `limit` bytes of
+    /// their events queued) into a target holding exactly that file's header
+    /// `anchor`. None when another compaction follows that file.
+    pub fn subscribe(identity: FileIdentity, limit: usize, anchor: Anchor) -> Option<Follower> {
+        let sub = Subscription::new(identity, limit)?;
+        Some(Follower {
+            identity,
+            limit,
+            sub: Some(sub),
             anchor: Some(anchor),
             pending: None,
             trusted: true,
@@ -101,7 +111,7 @@ impl Follower {
             infos: Vec::new(),
             bodies: Vec::new(),
             stats: FollowStats::default(),
-        }
+        })
     }
 
     /// The header the target holds exactly, but for the pending saves.
@@ -114,9 +124,10 @@ impl Follower {
         self.behind
     }
 
-    /// Whether saves are applied (not after lost events, until the next anchor).
+    /// Whether saves are applied (not after lost events, until the next anchor; not
+    /// while detached).
     pub fn trusted(&self) -> bool {
-        self.trusted && self.anchor.is_some()
+        self.trusted && self.anchor.is_some() && self.sub.is_some()
     }
 
     /// Whether saves are applied on the anchor, awaiting their commit.
@@ -124,9 +135,10 @@ impl Follower {
         self.pending.is_some()
     }
 
-    /// Stops [`Follower::follow_until_stopped`] from another thread.
-    pub fn stopper(&self) -> Stopper {
-        self.sub.stopper()
+    /// Stops [`Follower::follow_until_stopped`] from another thread (None while
+    /// detached).
+    pub fn stopper(&self) -> Option<Stopper> {
+        self.sub.as_ref().map(Subscription::stopper)
     }
 
     /// The target now holds exactly the source's header `anchor` (brought up from the
@@ -134,6 +146,11 @@ impl Follower {
     /// Pending saves must have been reverted. Returns the documents applied.
     pub fn anchor_at(&mut self, anchor: Anchor, target: &mut Db) -> Result<u64> {
         debug_assert!(self.pending.is_none());
+        if self.sub.is_none() {
+            // Subscribed again: the writers' next batches are told of in full (this
+            // runs under the engine's lock, between two of the flusher's batches).
+            self.sub = Subscription::new(self.identity, self.limit);
+        }
         self.anchor = Some(anchor);
         self.trusted = true;
         self.behind = false;
@@ -145,11 +162,14 @@ impl Follower {
     }
 
     /// The target no longer holds a header exactly (part of a delta was replayed into
-    /// it): events are ignored until the next [`Follower::anchor_at`]. Pending saves
+    /// it), or following gave up: no events until the next [`Follower::anchor_at`],
+    /// which subscribes again (meanwhile the writers copy nothing for it). Pending saves
     /// must have been reverted.
     pub fn detach(&mut self) {
         debug_assert!(self.pending.is_none());
         self.anchor = None;
+        self.sub = None;
+        self.ahead.clear();
     }
 
     /// Reverts the pending saves: the target goes back to the anchor.
@@ -164,7 +184,7 @@ impl Follower {
     /// Handles the next event queued now; returns the documents applied, None when
     /// nothing is queued.
     pub fn follow_one(&mut self, target: &mut Db) -> Result<Option<u64>> {
-        match self.sub.try_next() {
+        match self.sub.as_ref().and_then(Subscription::try_next) {
             Some(event) => self.handle(event, target).map(Some),
             None => Ok(None),
         }
@@ -187,7 +207,7 @@ impl Follower {
         target: &mut Db,
         timeout: std::time::Duration,
     ) -> Result<Option<u64>> {
-        match self.sub.next_within(timeout) {
+        match self.sub.as_ref().and_then(|s| s.next_within(timeout)) {
             Some(event) => self.handle(event, target).map(Some),
             None => Ok(None),
         }
@@ -207,21 +227,24 @@ impl Follower {
         applied: &mut dyn FnMut(&mut Db) -> Result<()>,
     ) -> Result<u64> {
         let mut after_stop = 0;
-        while let Some(event) = self.sub.next_until_stopped() {
+        let stopping = |f: &Self| f.sub.as_ref().is_some_and(Subscription::stopping);
+        while let Some(event) = self.sub.as_ref().and_then(Subscription::next_until_stopped) {
             if let FeedEvent::Saved(batch) = &event
-                && self.sub.stopping()
+                && stopping(self)
                 && self.anchor.is_some_and(|a| a.pos == batch.base)
                 && after_stop + batch.docs.len() as u64 > limit
             {
                 // Dropping events breaks the chain as lost ones do.
-                while self.sub.next_until_stopped().is_some() {}
+                while let Some(sub) = self.sub.as_ref()
+                    && sub.next_until_stopped().is_some()
+                {}
                 self.handle(FeedEvent::Lost, target)?;
                 break;
             }
             let docs = self.handle(event, target)?;
             if docs > 0 {
                 applied(target)?;
-                if self.sub.stopping() {
+                if stopping(self) {
                     after_stop += docs;
                 }
             }
@@ -275,7 +298,9 @@ impl Follower {
             // holds none.
             _ => 0,
         };
-        self.sub.recycle(batch.bytes);
+        if let Some(sub) = self.sub.as_ref() {
+            sub.recycle(batch.bytes);
+        }
         Ok(docs)
     }
 
@@ -483,8 +508,8 @@ mod tests {
         .unwrap();
         let target = RefCell::new(target);
         compact_into(&src, &target, CompactOptions::default()).unwrap();
-        let sub = Subscription::new(src.identity().unwrap(), limit).unwrap();
-        let follower = Follower::new(sub, Anchor::of(&src));
+        let follower =
+            Follower::subscribe(src.identity().unwrap(), limit, Anchor::of(&src)).unwrap();
         Setup {
             source,
             writer,
@@ -698,6 +723,40 @@ mod tests {
         assert!(!s.follower.trusted);
         assert_eq!(s.follower.stats.batches, 0);
         assert!(!finish(&mut s));
+        assert_same(&s);
+    }
+
+    #[test]
+    fn a_detached_follower_is_told_nothing_until_anchored_again() {
+        let mut s = setup(1 << 20);
+        s.follower.detach();
+        // Nobody follows the file now: the writer copies nothing, and another
+        // compaction could follow it.
+        assert!(crate::db::feed::feed_for(s.src.identity()).is_none());
+        save(&mut s.writer, &[(1, Some(3))], false).unwrap();
+        s.writer.commit().unwrap();
+        // Brought up from the file, then anchored (and subscribed) again: the writer's
+        // next batches are followed.
+        let (pos, newest) = s.src.newest_header().unwrap();
+        let start = s.follower.stats;
+        let options = ReplayOptions {
+            skip_commit: true,
+            ..Default::default()
+        };
+        replay::replay(&mut s.src, &s.target, pos, options).unwrap();
+        let anchor = Anchor {
+            pos,
+            seq: newest.update_seq,
+        };
+        s.follower
+            .anchor_at(anchor, &mut s.target.borrow_mut())
+            .unwrap();
+        assert!(s.follower.trusted());
+        save(&mut s.writer, &[(2, Some(4)), (3, None)], false).unwrap();
+        s.writer.commit().unwrap();
+        assert!(finish(&mut s), "the events alone brought the target up");
+        assert_eq!(s.follower.stats.batches, start.batches + 1);
+        assert_eq!(s.follower.stats.commits, start.commits + 1);
         assert_same(&s);
     }
 

@@ -60,7 +60,7 @@ use super::target::TargetFile;
 use super::{
     CompactOptions, CompactStats, FilterHook, RewriteHook, compact_into, target_open_options,
 };
-use crate::db::feed::{Stopper, Subscription};
+use crate::db::feed::Stopper;
 use crate::db::{Db, OpenOptions};
 use crate::error::{Error, Result};
 use crate::file::Backend;
@@ -413,12 +413,11 @@ fn run<T: Deref<Target = RefCell<Db>>>(
     // newest header (or it turns out they write faster than it can follow). From here
     // on the source's writers in this process tell what they save; the batch one is
     // writing now was not told of, so the first commit is brought up from the file.
-    let subscription = match (o.follow_writers, src.identity()) {
-        (true, Some(identity)) => Subscription::new(identity, FEED_LIMIT),
+    let mut follower = match (o.follow_writers, src.identity()) {
+        (true, Some(identity)) => Follower::subscribe(identity, FEED_LIMIT, Anchor::of(&src)),
         _ => None,
     };
-    stats.followed = subscription.is_some();
-    let mut follower = subscription.map(|sub| Follower::new(sub, Anchor::of(&src)));
+    stats.followed = follower.is_some();
     if let Some(f) = follower.as_mut()
         && !follow(
             &mut src,
@@ -466,7 +465,10 @@ fn run<T: Deref<Target = RefCell<Db>>>(
         // While the target holds a header exactly (and the writers' events are trusted),
         // the flusher's batch in progress is applied as it is written, while the driver
         // waits for the lock; the hold then finds nothing left to replay.
-        let following = follower.as_mut().filter(|f| f.trusted() && !f.behind());
+        let following = follower
+            .as_mut()
+            .filter(|f| f.trusted() && !f.behind())
+            .and_then(|f| f.stopper().map(|stop| (f, stop)));
         // What the last hold replayed is handed to another thread, which writes it and
         // makes it durable while this one asks for the lock again at once: the flusher
         // commits meanwhile, and pacing holds it to one commit per hold only while the
@@ -486,7 +488,7 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             HoldBudget::Unlimited => u64::MAX,
         };
         let (guard, hold_started, followed_locked, follow_tail) = match following {
-            Some(f) => lock_following(f, &target, limit, &mut o.lock, &mut o.unlock)?,
+            Some((f, stop)) => lock_following(f, stop, &target, limit, &mut o.lock, &mut o.unlock)?,
             None => (
                 locked(&mut o.lock, &mut o.unlock),
                 Instant::now(),
@@ -727,6 +729,7 @@ fn note_followed(stats: &mut OnlineStats, f: &Follower, locked: u64) {
 /// documents applied after that, and how long the lock then waited for the thread.
 fn lock_following<'o, 'a>(
     f: &mut Follower,
+    stopper: Stopper,
     target: &RefCell<Db>,
     limit: u64,
     lock: &mut LockHook<'a>,
@@ -740,7 +743,7 @@ fn lock_following<'o, 'a>(
             self.0.stop();
         }
     }
-    let stop = StopOnDrop(f.stopper());
+    let stop = StopOnDrop(stopper);
     let mut t = target.borrow_mut();
     let db: &mut Db = &mut t;
     let (guard, taken, applied) = std::thread::scope(|scope| {
