@@ -674,6 +674,51 @@ fn cancel_and_errors_release_the_lock_and_leave_the_source() {
     );
 }
 
+/// The engine rolls its file back (rewinds its handle to older headers and commits that
+/// state) while the snapshot is copied: the source's newest header is now below what
+/// the compaction copied, and no replay takes documents out of a target. The compaction
+/// fails with DB_NO_LONGER_VALID, the target is removed, the lock released, and the
+/// rolled-back source is as the engine left it.
+#[test]
+fn a_source_rolled_back_below_the_copy_fails_the_compaction() {
+    for follow in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("s.couch");
+        let target = dir.path().join("t.couch");
+        let engine = Mutex::new(new_engine(&source, 20, 2000, 200));
+        let lock = EngineLock::default();
+        let (take, release) = lock_hooks(&lock);
+        let mut options = OnlineOptions::new(take, release, Box::new(|_: &Path| Ok(())));
+        options.follow_writers = follow;
+        let mut rolled = false;
+        options.progress = Some(Box::new(|p| {
+            if p.phase == Phase::Compacting && !rolled {
+                rolled = true;
+                let mut e = engine.lock().unwrap();
+                for _ in 0..3 {
+                    e.db.rewind().unwrap();
+                }
+                e.db.commit().unwrap();
+            }
+            Ok(())
+        }));
+        let result = compact_online(&source, &target, options);
+        assert_eq!(
+            result.err(),
+            Some(Error::DbNoLongerValid),
+            "follow {follow}"
+        );
+        assert!(!target.exists());
+        assert!(!lock.is_locked());
+        // The engine's handle and a fresh reader see the same rolled-back state.
+        let e = engine.lock().unwrap();
+        let reader = Db::open(&source, OpenOptions::read_only()).unwrap();
+        let rolled_back = e.db.info().unwrap().last_sequence;
+        assert_eq!(reader.info().unwrap().last_sequence, rolled_back);
+        assert!(rolled_back < e.model.update_seq);
+    }
+}
+
 /// Online compaction never destroys a file it did not create: the source given as the
 /// target, or an unrelated file there, is refused with OPEN_FILE and left as it was; an
 /// existing empty file is used as the target.

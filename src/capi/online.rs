@@ -293,8 +293,11 @@ pub unsafe extern "C" fn couchstore_online_options_init(options: *mut couchstore
 /// (phases 1 and 2) and with it held in paced rounds (5), the final replay (3) and
 /// just before `switch_file` (4); keep it short there. On error or cancellation the
 /// target is removed (an existing file at `target_filename` is never replaced: it must
-/// not exist or be empty), the lock released and the source untouched. `stats` (may
-/// be NULL) receives the figures.
+/// not exist or be empty), the lock released and the source untouched. A writer that
+/// rolls the source back below what was already copied (its newest header's update
+/// sequence below the target's) makes the call fail with
+/// COUCHSTORE_ERROR_DB_NO_LONGER_VALID: compact again. `stats` (may be NULL) receives
+/// the figures.
 ///
 /// # Safety
 /// File names must be NUL-terminated strings; `options` valid with its required

@@ -64,6 +64,7 @@ use crate::db::feed::Stopper;
 use crate::db::{Db, OpenOptions};
 use crate::error::{Error, Result};
 use crate::file::Backend;
+use crate::format::Header;
 
 /// Default backlog (source bytes) below which the final, locked round starts.
 pub const DEFAULT_MAX_LOCKED_BYTES: u64 = 1 << 20;
@@ -314,6 +315,8 @@ fn locked<'o, 'a>(lock: &mut LockHook<'a>, unlock: &'o mut LockHook<'a>) -> Lock
 /// `target` must not exist or be an empty file (anything else is OPEN_FILE, and nothing
 /// is changed). On any error or cancellation the target is put back as it was found
 /// (see [`super::target::TargetFile`]), the lock is released and the source is untouched.
+/// A source rolled back below what was copied (its newest header's update sequence
+/// below the target's) is DB_NO_LONGER_VALID: no replay takes documents out of a target.
 pub fn compact_online(
     source: &Path,
     target: &Path,
@@ -632,10 +635,10 @@ fn follow(
                 report(progress, docs)?;
             }
         }
-        let (pos, newest) = src.newest_header()?;
         let Some(anchor) = f.anchor() else {
             return Ok(false);
         };
+        let (pos, newest) = newest_not_below(src, anchor.seq)?;
         if pos == anchor.pos {
             if !durable {
                 // In step with the writers: what the target holds is made durable now,
@@ -832,7 +835,7 @@ impl Rounds {
         budget: HoldBudget,
         finish_within: Option<u32>,
     ) -> Result<(u64, u64, Hold)> {
-        let (end_pos, end) = src.newest_header()?;
+        let (end_pos, end) = newest_not_below(src, self.replayed_seq)?;
         let added = self.last_end_seq.map(|s| end.update_seq.saturating_sub(s));
         self.last_added = added;
         stats.most_docs_added_between_holds =
@@ -1016,7 +1019,8 @@ fn catch_up(
     let mut last_backlog = u64::MAX;
     let mut limit = o.rate_limit.as_ref();
     loop {
-        let (end_pos, end) = src.newest_header()?;
+        let held = src.header().update_seq;
+        let (end_pos, end) = newest_not_below(src, held)?;
         let backlog_bytes = end_pos.saturating_sub(src.header_position());
         let backlog_docs = end.update_seq.saturating_sub(src.header().update_seq);
         let small = backlog_bytes <= o.max_locked_bytes && backlog_docs <= o.max_locked_docs;
@@ -1059,6 +1063,17 @@ fn catch_up(
         let written = target.borrow().file()?.end().saturating_sub(target_end);
         rate_limit::charge(limit, r.body_bytes + written);
     }
+}
+
+/// The source's newest header and its position; DB_NO_LONGER_VALID when its update
+/// sequence is below `held`, what the target already holds: a writer rolled the source
+/// back below what was copied, and no replay takes documents out of the target.
+fn newest_not_below(src: &mut Db, held: u64) -> Result<(u64, Header)> {
+    let (pos, newest) = src.newest_header()?;
+    if newest.update_seq < held {
+        return Err(Error::DbNoLongerValid);
+    }
+    Ok((pos, newest))
 }
 
 /// A round that left at least 90% of the previous backlog: the flusher writes about as
