@@ -66,6 +66,8 @@ pub(crate) struct FollowStats {
     pub commits: u64,
     /// Saves reverted (their commit did not come as expected).
     pub reverted: u64,
+    /// Events handled (from any writer of the file, used or not).
+    pub events: u64,
 }
 
 /// Follows the writers of one source file into a target (see the module documentation).
@@ -135,6 +137,11 @@ impl Follower {
         self.pending.is_some()
     }
 
+    /// Whether events are queued, not yet handled.
+    pub fn has_queued(&self) -> bool {
+        self.sub.as_ref().is_some_and(|s| s.queued() > 0)
+    }
+
     /// Stops [`Follower::follow_until_stopped`] from another thread (None while
     /// detached).
     pub fn stopper(&self) -> Option<Stopper> {
@@ -170,6 +177,22 @@ impl Follower {
         self.anchor = None;
         self.sub = None;
         self.ahead.clear();
+    }
+
+    /// Following gives up (the writers are faster): the target goes back to the header
+    /// it holds exactly, the source handle `src` is put at that header (commits
+    /// confirmed from events took the target past the handle's: replaying their
+    /// documents again would take their sequences out of the by-seq index), and the
+    /// follower detaches.
+    pub fn give_up(&mut self, src: &mut Db, target: &mut Db) -> Result<()> {
+        self.revert(target)?;
+        if let Some(anchor) = self.anchor
+            && src.header_position() != anchor.pos
+        {
+            src.seek_header(anchor.pos)?;
+        }
+        self.detach();
+        Ok(())
     }
 
     /// Reverts the pending saves: the target goes back to the anchor.
@@ -254,6 +277,7 @@ impl Follower {
 
     /// Handles one event; returns the documents applied.
     fn handle(&mut self, event: FeedEvent, target: &mut Db) -> Result<u64> {
+        self.stats.events += 1;
         match event {
             FeedEvent::Saved(batch) => self.saved(batch, target),
             FeedEvent::Committed(commit) => {
@@ -554,13 +578,20 @@ mod tests {
     /// What the driver does when the target does not hold the source's newest header:
     /// pending saves reverted, the target brought up from the file, anchored there.
     fn bring_up(s: &mut Setup) {
-        let (pos, newest) = s.src.newest_header().unwrap();
+        let (pos, _) = s.src.newest_header().unwrap();
         let anchor = s.follower.anchor().unwrap();
         if pos == anchor.pos {
             return;
         }
         s.follower.revert(&mut s.target.borrow_mut()).unwrap();
         s.src.seek_header(anchor.pos).unwrap();
+        anchor_at_newest(s);
+    }
+
+    /// Replays from the source handle's header to the newest one into the target and
+    /// anchors the follower there.
+    fn anchor_at_newest(s: &mut Setup) {
+        let (pos, newest) = s.src.newest_header().unwrap();
         let options = ReplayOptions {
             skip_commit: true,
             ..Default::default()
@@ -727,6 +758,45 @@ mod tests {
     }
 
     #[test]
+    fn giving_up_puts_the_source_handle_where_the_target_is() {
+        let mut s = setup(1 << 20);
+        // Two commits followed and confirmed, a save pending: the target is past the
+        // source handle's header, which the driver last replayed to.
+        for round in 0..2u8 {
+            save(
+                &mut s.writer,
+                &[(round, Some(9)), (40 + round, None)],
+                false,
+            )
+            .unwrap();
+            s.writer.commit().unwrap();
+        }
+        save(&mut s.writer, &[(7, Some(2))], false).unwrap();
+        s.follower
+            .follow_queued(&mut s.target.borrow_mut())
+            .unwrap();
+        assert_eq!(s.follower.stats.commits, 2);
+        let anchor = s.follower.anchor().unwrap();
+        assert!(s.src.header_position() < anchor.pos);
+        s.follower
+            .give_up(&mut s.src, &mut s.target.borrow_mut())
+            .unwrap();
+        assert_eq!(s.src.header_position(), anchor.pos);
+        assert!(s.follower.anchor().is_none());
+        // Pacing replays from there: the rest of the writer's work, and nothing twice
+        // (the followed documents keep their by-seq entries).
+        s.writer.commit().unwrap();
+        let (pos, _) = s.src.newest_header().unwrap();
+        let options = ReplayOptions {
+            skip_commit: true,
+            ..Default::default()
+        };
+        replay::replay(&mut s.src, &s.target, pos, options).unwrap();
+        replay::sync_locals(&s.src, &s.target).unwrap();
+        assert_same(&s);
+    }
+
+    #[test]
     fn a_detached_follower_is_told_nothing_until_anchored_again() {
         let mut s = setup(1 << 20);
         s.follower.detach();
@@ -737,20 +807,8 @@ mod tests {
         s.writer.commit().unwrap();
         // Brought up from the file, then anchored (and subscribed) again: the writer's
         // next batches are followed.
-        let (pos, newest) = s.src.newest_header().unwrap();
         let start = s.follower.stats;
-        let options = ReplayOptions {
-            skip_commit: true,
-            ..Default::default()
-        };
-        replay::replay(&mut s.src, &s.target, pos, options).unwrap();
-        let anchor = Anchor {
-            pos,
-            seq: newest.update_seq,
-        };
-        s.follower
-            .anchor_at(anchor, &mut s.target.borrow_mut())
-            .unwrap();
+        anchor_at_newest(&mut s);
         assert!(s.follower.trusted());
         save(&mut s.writer, &[(2, Some(4)), (3, None)], false).unwrap();
         s.writer.commit().unwrap();

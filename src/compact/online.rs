@@ -64,6 +64,7 @@ use crate::db::feed::Stopper;
 use crate::db::{Db, OpenOptions};
 use crate::error::{Error, Result};
 use crate::file::Backend;
+use crate::file::write_behind::SYNC_AHEAD;
 use crate::format::Header;
 
 /// Default backlog (source bytes) below which the final, locked round starts.
@@ -431,18 +432,9 @@ fn run<T: Deref<Target = RefCell<Db>>>(
             &mut replayer,
         )?
     {
-        // The writers are faster: pacing takes over, from what the target holds (the
-        // commits confirmed from events included: the source handle is put at that
-        // header, as replaying those documents again would take their sequences out of
-        // the by-seq index); the follower takes up again once a paced hold has
-        // replayed all there was.
-        f.revert(&mut target.borrow_mut())?;
-        if let Some(anchor) = f.anchor()
-            && src.header_position() != anchor.pos
-        {
-            src.seek_header(anchor.pos)?;
-        }
-        f.detach();
+        // The writers are faster: pacing takes over, from what the target holds; the
+        // follower takes up again once a paced hold has replayed all there was.
+        f.give_up(&mut src, &mut target.borrow_mut())?;
     }
     let unpaced = started.elapsed();
     let (_, newest) = src.newest_header()?;
@@ -587,6 +579,10 @@ const FEED_LIMIT: usize = 32 << 20;
 /// sees in the file (the writer tells it right after the commit's fsync), before it
 /// brings the target up from the file instead.
 const FOLLOW_WAIT: Duration = Duration::from_millis(5);
+/// How long the follower, in step with the writers, waits for a batch to start before
+/// it takes them for idle and asks for the lock (a flusher tells its batch within a
+/// millisecond or so of starting it).
+const IDLE_WAIT: Duration = Duration::from_millis(2);
 /// Looks at the source without getting closer to its newest header than before, after
 /// which following without the lock gives up (the writers are faster): pacing takes over.
 const FOLLOW_PATIENCE: u32 = 16;
@@ -611,29 +607,18 @@ fn follow(
     let mut no_closer = 0;
     // Whether the target was made durable once in step with the writers.
     let mut durable = false;
-    let report = |progress: &mut Option<ProgressHook<'_>>, docs: u64| match progress.as_mut() {
-        Some(p) if docs > 0 => p(Progress {
-            phase: Phase::CatchingUp,
-            docs,
-            bytes: 0,
-        }),
-        _ => Ok(()),
-    };
     loop {
         // What is queued, a save at a time (each goes to the write-behind thread and is
         // reported, a cancellation point, as it is applied), but no more than a pass's
         // worth before the next look at the source: a follower slower than the writers
         // would otherwise never look again.
+        let before = (f.stats.batches, f.stats.commits);
         for _ in 0..PASS_EVENTS {
-            let mut t = target.borrow_mut();
-            let Some(docs) = f.follow_one(&mut t)? else {
+            let docs = f.follow_one(&mut target.borrow_mut())?;
+            let Some(docs) = docs else {
                 break;
             };
-            if docs > 0 {
-                t.write_out_behind(false)?;
-                drop(t);
-                report(progress, docs)?;
-            }
+            applied(target, progress, docs)?;
         }
         let Some(anchor) = f.anchor() else {
             return Ok(false);
@@ -641,27 +626,28 @@ fn follow(
         let (pos, newest) = newest_not_below(src, anchor.seq)?;
         if pos == anchor.pos {
             if !durable {
-                // In step with the writers: what the target holds is made durable now,
-                // so that the final commit has only the last batch or two to wait for;
-                // then look again (the writers went on meanwhile).
-                target.borrow_mut().write_out_behind(true)?;
+                // In step with the writers: what the target holds is made durable now
+                // (when there is enough of it to matter: an fsync more is a cost to the
+                // flushers' own), so that the final commit has only the last batch or
+                // two to wait for; then look again (the writers went on meanwhile).
                 durable = true;
-                continue;
+                if target.borrow().unsynced_bytes() >= SYNC_AHEAD {
+                    target.borrow_mut().write_out_behind(true)?;
+                    continue;
+                }
             }
             // The lock is best asked for once the flusher's batch in progress is
             // applied: its commit then hands over a lock with nothing left to do (asked
             // for earlier, the lock may come while that batch is still being applied).
-            // With no batch told of within a short wait, the writers are idle.
-            if f.trusted() && !f.has_pending() {
-                let mut t = target.borrow_mut();
-                if let Some(docs) = f.follow_next_within(&mut t, FOLLOW_WAIT)? {
-                    if docs > 0 {
-                        t.write_out_behind(false)?;
-                        drop(t);
-                        report(progress, docs)?;
-                    }
-                    continue;
-                }
+            // With no batch told of within a short wait, the writers are idle; with no
+            // event at all since following began, they were idle all along (a file an
+            // engine writes seldom), and there is nothing to wait for.
+            if f.trusted()
+                && !f.has_pending()
+                && f.stats.events > 0
+                && follow_next(f, target, progress, IDLE_WAIT)?
+            {
+                continue;
             }
             note_followed(stats, f, 0);
             return Ok(true);
@@ -677,15 +663,17 @@ fn follow(
                 return Ok(false);
             }
         }
+        // Events still queued may lead there, when the last pass moved the target
+        // (saves on a newer header than the anchor only wait for the file to bring it
+        // there): handle them first. With saves applied that this commit may confirm,
+        // its event is likely on its way (told right after the commit's fsync);
+        // without, none will bring it.
         if f.trusted() && !f.behind() {
-            // The commit's own event is likely on its way.
-            let mut t = target.borrow_mut();
-            if let Some(docs) = f.follow_next_within(&mut t, FOLLOW_WAIT)? {
-                if docs > 0 {
-                    t.write_out_behind(false)?;
-                }
-                drop(t);
-                report(progress, docs)?;
+            let moved = (f.stats.batches, f.stats.commits) != before;
+            if moved && f.has_queued() {
+                continue;
+            }
+            if f.has_pending() && follow_next(f, target, progress, FOLLOW_WAIT)? {
                 continue;
             }
         }
@@ -710,8 +698,38 @@ fn follow(
             seq: newest.update_seq,
         };
         let docs = f.anchor_at(anchor, &mut target.borrow_mut())?;
-        target.borrow_mut().write_out_behind(false)?;
-        report(progress, docs)?;
+        applied(target, progress, docs)?;
+    }
+}
+
+/// Waits up to `wait` for the writers' next event and handles it; false when none came.
+fn follow_next(
+    f: &mut Follower,
+    target: &RefCell<Db>,
+    progress: &mut Option<ProgressHook<'_>>,
+    wait: Duration,
+) -> Result<bool> {
+    let docs = f.follow_next_within(&mut target.borrow_mut(), wait)?;
+    match docs {
+        Some(docs) => applied(target, progress, docs).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// After `docs` documents were applied from the writers' events: what they appended
+/// goes to the write-behind thread, and progress is reported (a cancellation point).
+fn applied(target: &RefCell<Db>, progress: &mut Option<ProgressHook<'_>>, docs: u64) -> Result<()> {
+    if docs == 0 {
+        return Ok(());
+    }
+    target.borrow_mut().write_out_behind(false)?;
+    match progress.as_mut() {
+        Some(p) => p(Progress {
+            phase: Phase::CatchingUp,
+            docs,
+            bytes: 0,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -368,18 +368,5 @@ fn local_docs(db: &Db) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
 
 /// The ids of the local documents at the handle's current header.
 fn local_ids(db: &Db) -> Result<BTreeSet<Vec<u8>>> {
-    let file = db.file()?;
-    let mut ids = BTreeSet::new();
-    iterate(
-        file,
-        db.header().local_root.as_ref(),
-        file.end(),
-        KeyRange::ALL,
-        None,
-        &mut |k, _| {
-            ids.insert(k.to_vec());
-            Ok(Step::Continue)
-        },
-    )?;
-    Ok(ids)
+    Ok(local_docs(db)?.into_keys().collect())
 }

@@ -518,6 +518,12 @@ impl Db {
         result
     }
 
+    /// Bytes saved since the file was last made durable, at most (see
+    /// [`CouchFile::unsynced_bytes`]).
+    pub(crate) fn unsynced_bytes(&self) -> u64 {
+        self.file.as_ref().map_or(0, CouchFile::unsynced_bytes)
+    }
+
     /// Between the online driver's holds: hands what was saved so far to a write-behind
     /// thread (started if need be; OS files only), which writes it and fsyncs whenever
     /// it catches up, so this thread goes on at once; with `durable`, or without such a

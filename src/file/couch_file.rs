@@ -766,6 +766,13 @@ impl CouchFile {
         Ok(())
     }
 
+    /// Bytes appended since this handle last made the file durable (what its next
+    /// fsync would have to write back, at most: a write-behind thread's own fsyncs are
+    /// not counted off).
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.unsynced + self.pending.len() as u64
+    }
+
     /// Writes out everything pending and makes it durable.
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
