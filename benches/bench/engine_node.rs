@@ -168,8 +168,9 @@ fn lock_hooks<'a>(lock: &Arc<Mutex<()>>) -> (LockHook<'a>, LockHook<'a>) {
     (take, release)
 }
 
-/// Compacts `vb` online; returns the longest hold of its lock.
-fn compact(vb: &VBucket) -> Duration {
+/// Compacts `vb` online, following its flusher's handle or not; returns the longest hold
+/// of its lock.
+fn compact(vb: &VBucket, follow: bool) -> Duration {
     let target = vb.path.with_extension("compact");
     let _ = std::fs::remove_file(&target);
     let (take, release) = lock_hooks(&vb.lock);
@@ -178,7 +179,8 @@ fn compact(vb: &VBucket) -> Duration {
         vb.state.lock().unwrap().db = Db::open(&vb.path, OpenOptions::default())?;
         Ok(())
     });
-    let options = OnlineOptions::new(take, release, switch);
+    let mut options = OnlineOptions::new(take, release, switch);
+    options.follow_writers = follow;
     compact_online(&vb.path, &target, options)
         .expect("online compaction")
         .longest_lock_hold
@@ -197,7 +199,7 @@ struct RunFigures {
     verified: bool,
 }
 
-fn run(s: &Scenario, dir: &Path, compactors: usize) -> RunFigures {
+fn run(s: &Scenario, dir: &Path, compactors: usize, follow: bool) -> RunFigures {
     let rss_before = rss_bytes();
     let faults_before = minor_faults();
     let vbuckets: Vec<VBucket> = (0..s.files)
@@ -216,7 +218,7 @@ fn run(s: &Scenario, dir: &Path, compactors: usize) -> RunFigures {
             scope.spawn(|| {
                 while !done.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed) % s.files;
-                    let hold = compact(&vbuckets[i]);
+                    let hold = compact(&vbuckets[i], follow);
                     compactions.fetch_add(1, Ordering::Relaxed);
                     let mut l = longest_hold.lock();
                     *l = (*l).max(hold);
@@ -316,14 +318,21 @@ pub fn bench(full: bool, dir: &Path) {
         raw.as_secs_f64()
     );
     let mut rate_alone = 0.0;
-    for compactors in [0, s.compactors] {
-        let f = run(&s, &dir, compactors);
+    // Without compaction, then with compactions following the flushers (the default),
+    // then with compactions seeing only the files (as with flushers in another process).
+    for (compactors, follow) in [(0, true), (s.compactors, true), (s.compactors, false)] {
+        let f = run(&s, &dir, compactors, follow);
         let rate = docs / f.elapsed.as_secs_f64();
         let commits = f.commits.len();
         let (p50, p99, max) = super::percentiles(f.commits);
         println!(
-            "  {} online compactions: {rate:.0} docs/s ({:.2}x raw{}); commit ms p50 {p50:.2} p99 {p99:.2} max {max:.2} over {commits} commits",
+            "  {} online compactions{}: {rate:.0} docs/s ({:.2}x raw{}); commit ms p50 {p50:.2} p99 {p99:.2} max {max:.2} over {commits} commits",
             compactors,
+            match (compactors, follow) {
+                (0, _) => "",
+                (_, true) => ", following the flushers",
+                (_, false) => ", seeing only the files",
+            },
             raw.as_secs_f64() / f.elapsed.as_secs_f64(),
             if compactors > 0 {
                 format!(", {:.2}x without compaction", rate / rate_alone)
