@@ -284,14 +284,13 @@ impl Follower {
                 self.committed(commit, target)?;
                 Ok(0)
             }
-            FeedEvent::Discarded { writer, at } => {
+            FeedEvent::Discarded { writer } => {
+                // Without saves, a writer back at the anchor goes on from it; any other
+                // state shows in its next save or commit, which will not chain.
                 if self.pending.as_ref().is_some_and(|p| p.writer == writer) {
                     self.revert(target)?;
                 }
                 self.ahead.retain(|b| b.writer != writer);
-                // Without saves, a writer back at the anchor goes on from it; any other
-                // state shows in its next save or commit, which will not chain.
-                let _ = at;
                 Ok(0)
             }
             FeedEvent::Lost => {

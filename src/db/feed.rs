@@ -102,14 +102,12 @@ pub enum FeedEvent {
     Saved(SavedBatch),
     /// A commit of the saves made on its base header.
     Committed(FedCommit),
-    /// The writer gave up saves: back at the header at `at` with nothing saved on it
-    /// (a failed commit, a seek, a close), or with `at` None, in a state the events do
-    /// not tell (a failed save keeps the saves before it).
+    /// The writer gave up saves it told of: all it saved since its header (a failed
+    /// commit, a seek, a close), or a failed save (which keeps the saves before it).
+    /// Its next save or commit tells where it is.
     Discarded {
         /// The handle.
         writer: u64,
-        /// Where it is now, when it holds no saves.
-        at: Option<u64>,
     },
     /// Events were dropped here because the queue was full.
     Lost,
@@ -339,10 +337,7 @@ mod tests {
     }
 
     fn discarded(n: u64) -> FeedEvent {
-        FeedEvent::Discarded {
-            writer: n,
-            at: Some(n),
-        }
+        FeedEvent::Discarded { writer: n }
     }
 
     #[test]

@@ -166,11 +166,10 @@ impl Db {
         }
     }
 
-    /// Tells a follower that the saves on the current header are gone: the handle is
-    /// back at `at` with none (or, with None, in a state it cannot follow).
-    fn publish_discarded(&self, at: Option<u64>) {
+    /// Tells a follower that saves this handle told of are gone.
+    fn publish_discarded(&self) {
         let writer = self.writer;
-        self.publish(|| feed::FeedEvent::Discarded { writer, at });
+        self.publish(|| feed::FeedEvent::Discarded { writer });
     }
 
     /// The open file, or FILE_CLOSED.
@@ -194,7 +193,7 @@ impl Db {
             Some(file) => {
                 self.header = self.committed.clone();
                 if self.saves_on_header > 0 {
-                    self.publish_discarded(Some(self.header_pos));
+                    self.publish_discarded();
                     self.saves_on_header = 0;
                 }
                 file.close()
@@ -212,7 +211,7 @@ impl Db {
         }
         self.header = self.committed.clone();
         if self.saves_on_header > 0 {
-            self.publish_discarded(Some(self.header_pos));
+            self.publish_discarded();
             self.saves_on_header = 0;
         }
     }
@@ -502,7 +501,7 @@ impl Db {
         }
         self.header = self.committed.clone();
         if self.saves_on_header > 0 {
-            self.publish_discarded(Some(self.header_pos));
+            self.publish_discarded();
             self.saves_on_header = 0;
         }
     }

@@ -94,9 +94,8 @@ impl Db {
             Err(e) => {
                 self.undo_to(before_header, before_end);
                 // The batch may have been published before it failed: a follower must
-                // not keep it. Without earlier saves the handle is back at its header.
-                let at = (self.saves_on_header == 0).then_some(self.header_pos);
-                self.publish_discarded(at);
+                // not keep it.
+                self.publish_discarded();
                 Err(e)
             }
         }
