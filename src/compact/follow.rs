@@ -237,9 +237,10 @@ impl Follower {
     }
 
     /// Handles events as they come until stopped (see [`Follower::stopper`]), then what
-    /// is still queued, applying at most `limit` documents after the stop: a save that
-    /// would go beyond is dropped with everything queued after it, and saves are no
-    /// longer applied until the next anchor (the file has them). `applied` is called
+    /// is still queued, applying at most `limit` documents after the stop (and always
+    /// the first save, which the file would replay no faster): a save that would go
+    /// beyond is dropped with everything queued after it, and saves are no longer
+    /// applied until the next anchor (the file has them). `applied` is called
     /// after each save applied. Returns the documents of the saves whose application
     /// ended after the stop was asked for (while the engine's lock was held, when the
     /// stop comes once it is taken).
@@ -255,6 +256,7 @@ impl Follower {
             if let FeedEvent::Saved(batch) = &event
                 && stopping(self)
                 && self.anchor.is_some_and(|a| a.pos == batch.base)
+                && after_stop > 0
                 && after_stop + batch.docs.len() as u64 > limit
             {
                 // Dropping events breaks the chain as lost ones do.

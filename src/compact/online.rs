@@ -579,10 +579,14 @@ const FEED_LIMIT: usize = 32 << 20;
 /// sees in the file (the writer tells it right after the commit's fsync), before it
 /// brings the target up from the file instead.
 const FOLLOW_WAIT: Duration = Duration::from_millis(5);
-/// How long the follower, in step with the writers, waits for a batch to start before
-/// it takes them for idle and asks for the lock (a flusher tells its batch within a
-/// millisecond or so of starting it).
-const IDLE_WAIT: Duration = Duration::from_millis(2);
+/// A backlog the follower brings up from the file however the last such round went (a
+/// few flusher commits: following begins a commit or two behind); the catch-up's own
+/// default threshold.
+const FROM_FILE_SMALL: u64 = DEFAULT_MAX_LOCKED_DOCS;
+/// How long the follower, in step with writers it has seen, waits for a batch to start
+/// before it takes them for idle and asks for the lock (the demo's flusher tells its
+/// next batch 2-4 ms after its last commit: building the batch, appending the bodies).
+const IDLE_WAIT: Duration = Duration::from_millis(5);
 /// Looks at the source without getting closer to its newest header than before, after
 /// which following without the lock gives up (the writers are faster): pacing takes over.
 const FOLLOW_PATIENCE: u32 = 16;
@@ -607,6 +611,9 @@ fn follow(
     let mut no_closer = 0;
     // Whether the target was made durable once in step with the writers.
     let mut durable = false;
+    // What was left before the last round from the file, and the commits confirmed
+    // from events by then.
+    let mut from_file = (u64::MAX, 0);
     loop {
         // What is queued, a save at a time (each goes to the write-behind thread and is
         // reported, a cancellation point, as it is applied), but no more than a pass's
@@ -677,7 +684,17 @@ fn follow(
                 continue;
             }
         }
-        // Bring the target up to the source's newest header from the file.
+        // Bring the target up to the source's newest header from the file. A round
+        // from the file leaves about a commit for events to take over (the first ones
+        // after following began may not be told of); when a large backlog is left, none
+        // were confirmed since the last such round and it did not shrink by a tenth,
+        // the writers are as fast as the file is replayed (as the catch-up found), and
+        // pacing takes over.
+        if lag > FROM_FILE_SMALL && f.stats.commits == from_file.1 && stuck(lag, from_file.0) {
+            note_followed(stats, f, 0);
+            return Ok(false);
+        }
+        from_file = (lag, f.stats.commits);
         f.revert(&mut target.borrow_mut())?;
         if src.header_position() != anchor.pos {
             src.seek_header(anchor.pos)?;
