@@ -407,44 +407,6 @@ typedef struct couchstore_online_stats {
 } couchstore_online_stats;
 
 /**
- * Drop deletions (only when no filter hook is given); the purge counter is bumped.
- */
-#define COUCHSTORE_COMPACT_FLAG_DROP_DELETES 1
-
-/**
- * Write the target in the current format (a format-11 source otherwise stays 11).
- */
-#define COUCHSTORE_COMPACT_FLAG_UPGRADE_DB 2
-
-/**
- * Write the target without buffering.
- */
-#define COUCHSTORE_COMPACT_FLAG_UNBUFFERED 4
-
-/**
- * Skip unreadable nodes and documents, copying everything readable.
- */
-#define COUCHSTORE_COMPACT_RECOVERY_MODE 8
-
-/**
- * Ours: hold this compaction to the process-wide compaction rate limit (see
- * couchstore_set_compaction_rate_limit), which it then shares with every online
- * compaction. Without it an offline compaction runs as fast as it can, as in the
- * original. A bit of the original's COUCHSTORE_COMPACT_UNUSED range.
- */
-#define COUCHSTORE_COMPACT_FLAG_RATE_LIMITED 16
-
-/**
- * Flag bits without a meaning in the original (0x10 is ours, see above).
- */
-#define COUCHSTORE_COMPACT_UNUSED 16777200
-
-/**
- * fsync the target after every N bytes (encoded as COUCHSTORE_OPEN_WITH_PERIODIC_SYNC).
- */
-#define COUCHSTORE_COMPACT_WITH_PERIODIC_SYNC 520093696
-
-/**
  * Create the file if it does not exist.
  */
 #define COUCHSTORE_OPEN_FLAG_CREATE 1
@@ -504,6 +466,44 @@ typedef struct couchstore_online_stats {
  * Ask the file operations to mprotect their buffers (as for tracing).
  */
 #define COUCHSTORE_OPEN_WITH_MPROTECT 34359738368
+
+/**
+ * Drop deletions (only when no filter hook is given); the purge counter is bumped.
+ */
+#define COUCHSTORE_COMPACT_FLAG_DROP_DELETES 1
+
+/**
+ * Write the target in the current format (a format-11 source otherwise stays 11).
+ */
+#define COUCHSTORE_COMPACT_FLAG_UPGRADE_DB 2
+
+/**
+ * Write the target without buffering.
+ */
+#define COUCHSTORE_COMPACT_FLAG_UNBUFFERED 4
+
+/**
+ * Skip unreadable nodes and documents, copying everything readable.
+ */
+#define COUCHSTORE_COMPACT_RECOVERY_MODE 8
+
+/**
+ * Ours: hold this compaction to the process-wide compaction rate limit (see
+ * couchstore_set_compaction_rate_limit), which it then shares with every online
+ * compaction. Without it an offline compaction runs as fast as it can, as in the
+ * original. A bit of the original's COUCHSTORE_COMPACT_UNUSED range.
+ */
+#define COUCHSTORE_COMPACT_FLAG_RATE_LIMITED 16
+
+/**
+ * Flag bits without a meaning in the original (0x10 is ours, see above).
+ */
+#define COUCHSTORE_COMPACT_UNUSED 16777200
+
+/**
+ * fsync the target after every N bytes (encoded as COUCHSTORE_OPEN_WITH_PERIODIC_SYNC).
+ */
+#define COUCHSTORE_COMPACT_WITH_PERIODIC_SYNC 520093696
 
 /**
  * Snappy-compress bodies whose content_meta has COUCH_DOC_IS_COMPRESSED.

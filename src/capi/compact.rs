@@ -20,26 +20,6 @@ use crate::compact::{self, CompactOptions, FilterAction};
 use crate::db::OpenOptions;
 use crate::error::Error;
 
-/// Flags for couchstore_compact_db_ex.
-pub type couchstore_compact_flags = u64;
-/// Drop deletions (only when no filter hook is given); the purge counter is bumped.
-pub const COUCHSTORE_COMPACT_FLAG_DROP_DELETES: couchstore_compact_flags = 1;
-/// Write the target in the current format (a format-11 source otherwise stays 11).
-pub const COUCHSTORE_COMPACT_FLAG_UPGRADE_DB: couchstore_compact_flags = 2;
-/// Write the target without buffering.
-pub const COUCHSTORE_COMPACT_FLAG_UNBUFFERED: couchstore_compact_flags = 4;
-/// Skip unreadable nodes and documents, copying everything readable.
-pub const COUCHSTORE_COMPACT_RECOVERY_MODE: couchstore_compact_flags = 8;
-/// Ours: hold this compaction to the process-wide compaction rate limit (see
-/// couchstore_set_compaction_rate_limit), which it then shares with every online
-/// compaction. Without it an offline compaction runs as fast as it can, as in the
-/// original. A bit of the original's COUCHSTORE_COMPACT_UNUSED range.
-pub const COUCHSTORE_COMPACT_FLAG_RATE_LIMITED: couchstore_compact_flags = 0x10;
-/// Flag bits without a meaning in the original (0x10 is ours, see above).
-pub const COUCHSTORE_COMPACT_UNUSED: couchstore_compact_flags = 0xff_fff0;
-/// fsync the target after every N bytes (encoded as COUCHSTORE_OPEN_WITH_PERIODIC_SYNC).
-pub const COUCHSTORE_COMPACT_WITH_PERIODIC_SYNC: couchstore_compact_flags = 0x1f00_0000;
-
 /// Filter hook answer: copy the document.
 pub const COUCHSTORE_COMPACT_KEEP_ITEM: c_int = 0;
 /// Filter hook answer: leave the document out.

@@ -10,8 +10,8 @@ use std::ffi::{c_char, c_int, c_void};
 use super::alloc::docinfo_block;
 use super::boundary::{c_free, db_mut, guard_db, non_null};
 use super::compact::{
-    Hooks, PointInTimePlan, TargetSlot, couchstore_compact_flags, filter_with, rewrite_with,
-    run_compaction, status, status_hook,
+    Hooks, PointInTimePlan, TargetSlot, filter_with, rewrite_with, run_compaction, status,
+    status_hook,
 };
 use super::types::*;
 use crate::compact::pitr::{PointInTime, replay_intervals};

@@ -1,6 +1,5 @@
 //! The C API's flag bits and the core's option types: each set is mapped here, once.
 
-use super::compact::*;
 use super::types::*;
 use crate::btree::NodeSizes;
 use crate::compact::CompactFlags;

@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use super::boundary::{db_mut, guard, guard_db, non_null, non_null_mut};
 use super::compact::{
-    OwnedHandle, couchstore_compact_flags, couchstore_compact_hook, couchstore_docinfo_hook,
-    couchstore_precommit_hook, filter_hook, precommit_hook, rewrite_hook, status,
+    OwnedHandle, couchstore_compact_hook, couchstore_docinfo_hook, couchstore_precommit_hook,
+    filter_hook, precommit_hook, rewrite_hook, status,
 };
 use super::types::*;
 use crate::compact::online::{self, OnlineOptions, Phase, Progress};
