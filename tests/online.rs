@@ -382,6 +382,91 @@ fn following_the_flusher_leaves_nothing_to_replay_under_the_lock() {
     assert!(stats.docs_followed_locked <= 200, "{stats:?}");
 }
 
+/// A flusher in the middle of a batch when following begins (a batch it does not tell
+/// of: it began before): the driver waits for that batch's commit and brings it up
+/// from the file before it asks for the lock, instead of replaying all of it under the
+/// lock. (The flusher holds its lock from its batch's first save to its commit, as an
+/// engine's does; it commits 100 ms after the compaction began, well within the
+/// driver's wait, whatever the snapshot took.)
+#[test]
+fn a_batch_begun_before_following_is_not_left_to_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("s.couch");
+    let target = dir.path().join("t.couch");
+    let engine = Arc::new(Mutex::new(new_engine(&source, 20, 2000, 200)));
+    let lock = EngineLock::default();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let (saved_tx, saved_rx) = std::sync::mpsc::channel();
+    let flusher = {
+        let (engine, lock) = (engine.clone(), lock.clone());
+        std::thread::spawn(move || {
+            go_rx.recv().unwrap();
+            let started = std::time::Instant::now();
+            let held = lock.lock();
+            let mut e = engine.lock().unwrap();
+            // 1000 documents of 1 KiB: the file grows well past its newest header.
+            let ids: Vec<Vec<u8>> = (0..1000)
+                .map(|i| format!("late-{i:04}").into_bytes())
+                .collect();
+            let body = vec![b'b'; 1024];
+            let mut batch: Vec<NewDoc<'_>> = ids
+                .iter()
+                .map(|id| NewDoc {
+                    id,
+                    body: Some(&body),
+                    deleted: false,
+                    rev_seq: 1,
+                    rev_meta: b"m",
+                    content_meta: 0,
+                    db_seq: 0,
+                })
+                .collect();
+            e.db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
+                .unwrap();
+            saved_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100).saturating_sub(started.elapsed()));
+            e.db.commit().unwrap();
+            drop(e);
+            parking_lot::MutexGuard::unlock_fair(held);
+        })
+    };
+    let (take, release) = lock_hooks(&lock);
+    let source_for_switch = source.clone();
+    let mut options = OnlineOptions::new(
+        take,
+        release,
+        Box::new(move |compacted: &Path| {
+            let old = Db::open(&source_for_switch, OpenOptions::read_only())?.info()?;
+            let new = Db::open(compacted, OpenOptions::read_only())?.info()?;
+            assert_eq!(new.last_sequence, old.last_sequence);
+            assert_eq!(new.doc_count, old.doc_count);
+            Ok(())
+        }),
+    );
+    // The flusher begins its batch once the snapshot is being copied (the source was
+    // opened under the lock before), and has saved it before the copy goes on.
+    let mut begun = false;
+    options.progress = Some(Box::new(move |p| {
+        if p.phase == Phase::Compacting && !begun {
+            begun = true;
+            go_tx.send(()).unwrap();
+            saved_rx.recv().unwrap();
+        }
+        Ok(())
+    }));
+    let stats = compact_online(&source, &target, options).unwrap();
+    flusher.join().unwrap();
+    // The late batch is in the compacted file (checked at the switch too), replayed
+    // without the lock.
+    let late = engine.lock().unwrap().db.info().unwrap().last_sequence;
+    let compacted = Db::open(&target, OpenOptions::read_only()).unwrap();
+    assert_eq!(compacted.info().unwrap().last_sequence, late);
+    assert!(stats.followed, "{stats:?}");
+    assert!(stats.docs_replayed_unlocked >= 1000, "{stats:?}");
+    assert_eq!(stats.docs_replayed_locked, 0, "{stats:?}");
+    assert_eq!(stats.paced_rounds, 0, "{stats:?}");
+}
+
 /// A flusher that opened the file by another name is followed all the same: the file
 /// is known by what it is, not by how it was named.
 #[test]
