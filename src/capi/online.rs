@@ -181,8 +181,11 @@ pub struct couchstore_online_options {
     /// only the commit and the switch. Writers it cannot see (in another process) are
     /// replayed from the file as with 0. Costs such a writer a copy of each batch (doc
     /// infos and bodies as stored) while a compaction follows it. Only one compaction
-    /// of a file follows its writers at a time. lock, unlock, switch_file and progress
-    /// are still called only on the thread that called couchstore_compact_online.
+    /// of a file follows its writers at a time. A batch a writer began before the
+    /// compaction began following is waited for (its commit, some 200 ms at most) and
+    /// replayed from the file before the lock is asked for. lock, unlock, switch_file
+    /// and progress are still called only on the thread that called
+    /// couchstore_compact_online.
     pub follow_writers: c_int,
 }
 

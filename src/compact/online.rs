@@ -265,7 +265,9 @@ pub struct OnlineOptions<'a> {
     /// it, and the compaction applies each batch while the flusher is still writing
     /// it (and while it waits for the lock), so a hold finds nothing left to replay.
     /// Writers in other processes, or handles whose name led to another file, are
-    /// replayed from the file as before. Off: the file alone.
+    /// replayed from the file as before. A batch a writer began before following did
+    /// is waited for (its commit, some 200 ms at most) and replayed from the file
+    /// before the lock is asked for. Off: the file alone.
     pub follow_writers: bool,
 }
 
