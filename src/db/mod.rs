@@ -155,13 +155,18 @@ impl Db {
         self.saves_on_header = 0;
     }
 
-    /// Tells a compaction following this file's writers (if any) what this handle did.
-    /// Read-only handles have nothing to tell.
-    fn publish(&self, event: impl FnOnce() -> feed::FeedEvent) {
+    /// The feed of a compaction following this file's writers, if any. Read-only
+    /// handles have nothing to tell.
+    fn feed(&self) -> Option<std::sync::Arc<feed::Feed>> {
         if self.options.read_only {
-            return;
+            return None;
         }
-        if let Some(feed) = feed::feed_for(self.identity) {
+        feed::feed_for(self.identity)
+    }
+
+    /// Tells a compaction following this file's writers (if any) what this handle did.
+    fn publish(&self, event: impl FnOnce() -> feed::FeedEvent) {
+        if let Some(feed) = self.feed() {
             feed.publish(event());
         }
     }
@@ -191,11 +196,7 @@ impl Db {
     pub fn close(&mut self) -> Result<()> {
         match self.file.take() {
             Some(file) => {
-                self.header = self.committed.clone();
-                if self.saves_on_header > 0 {
-                    self.publish_discarded();
-                    self.saves_on_header = 0;
-                }
+                self.back_to_committed();
                 file.close()
             }
             None => Ok(()),
@@ -209,11 +210,7 @@ impl Db {
             file.discard_pending();
             let _ = file.close();
         }
-        self.header = self.committed.clone();
-        if self.saves_on_header > 0 {
-            self.publish_discarded();
-            self.saves_on_header = 0;
-        }
+        self.back_to_committed();
     }
 
     /// Asks for an fsync after every `bytes` written, or (None) only at commit, from now
@@ -499,6 +496,12 @@ impl Db {
         if let Some(file) = self.file.as_mut() {
             file.discard_pending();
         }
+        self.back_to_committed();
+    }
+
+    /// The handle's header goes back to its last commit; a follower told of saves on it
+    /// learns they are gone.
+    fn back_to_committed(&mut self) {
         self.header = self.committed.clone();
         if self.saves_on_header > 0 {
             self.publish_discarded();

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::feed::{self, FedDoc, FeedEvent, SavedBatch};
+use super::feed::{FedDoc, FeedEvent, SavedBatch};
 use super::options::{CONTENT_META_COMPRESSED, SaveOptions};
 use super::{Db, DocInfo, LocalDoc};
 use crate::btree::prefetch::{self, NodeSender};
@@ -126,7 +126,7 @@ impl Db {
         let mut packed = Vec::new();
         // A compaction following this file gets the batch as stored, before the indexes
         // are updated: it applies the batch meanwhile.
-        let feed = feed::feed_for(self.identity).filter(|f| !self.options.read_only && f.wants());
+        let feed = self.feed().filter(|f| f.wants());
         let mut fed = feed
             .as_ref()
             .map(|f| FedBatchBuilder::new(f.buffer(), docs.len()));
