@@ -186,13 +186,18 @@ impl Follower {
     /// follower detaches.
     pub fn give_up(&mut self, src: &mut Db, target: &mut Db) -> Result<()> {
         self.revert(target)?;
-        if let Some(anchor) = self.anchor
-            && src.header_position() != anchor.pos
-        {
-            src.seek_header(anchor.pos)?;
-        }
+        self.seek_to_anchor(src)?;
         self.detach();
         Ok(())
+    }
+
+    /// Puts the source handle `src` at the anchor, when there is one and it is not there
+    /// already (commits confirmed from events move the anchor on without the handle).
+    pub fn seek_to_anchor(&self, src: &mut Db) -> Result<()> {
+        match self.anchor {
+            Some(anchor) if src.header_position() != anchor.pos => src.seek_header(anchor.pos),
+            _ => Ok(()),
+        }
     }
 
     /// Reverts the pending saves: the target goes back to the anchor.
@@ -374,28 +379,21 @@ impl Follower {
             self.infos.resize_with(n, DocInfo::default);
         }
         self.bodies.clear();
-        // Where the current document's part of the batch's bytes starts.
-        let mut at = 0usize;
-        for ((doc, id, meta, _), info) in batch.iter().zip(self.infos.iter_mut()) {
+        let bytes = &batch.bytes;
+        for ((doc, (id, meta, body)), info) in batch.ranges().zip(self.infos.iter_mut()) {
             info.id.clear();
-            info.id.extend_from_slice(id);
+            info.id.extend_from_slice(&bytes[id]);
             info.rev_meta.clear();
-            info.rev_meta.extend_from_slice(meta);
+            info.rev_meta.extend_from_slice(&bytes[meta]);
             info.db_seq = doc.db_seq;
             info.rev_seq = doc.rev_seq;
             info.deleted = doc.deleted;
             info.content_meta = doc.content_meta;
             info.bp = 0;
             info.physical_size = doc.physical_size;
-            at += id.len() + meta.len();
-            self.bodies.push(doc.body_len.map(|len| {
-                let body = at..at + len as usize;
-                at = body.end;
-                body
-            }));
+            self.bodies.push(body);
         }
         let bodies = &self.bodies;
-        let bytes = &batch.bytes;
         let mut copy = |out: &mut CouchFile, infos: &mut [DocInfo]| -> Result<()> {
             for (info, body) in infos.iter_mut().zip(bodies) {
                 if let Some(r) = body {

@@ -717,9 +717,7 @@ fn follow(
         }
         from_file = (lag, f.stats.commits);
         f.revert(&mut target.borrow_mut())?;
-        if src.header_position() != anchor.pos {
-            src.seek_header(anchor.pos)?;
-        }
+        f.seek_to_anchor(src)?;
         let r = replayer.step(
             src,
             target,
@@ -937,10 +935,8 @@ impl Rounds {
     /// Puts the source handle at the follower's anchor, which the target holds exactly
     /// (commits confirmed from the writers' events move it on without the handle).
     fn align(&mut self, src: &mut Db, f: &Follower) -> Result<()> {
+        f.seek_to_anchor(src)?;
         if let Some(anchor) = f.anchor() {
-            if src.header_position() != anchor.pos {
-                src.seek_header(anchor.pos)?;
-            }
             self.replayed_seq = anchor.seq;
         }
         Ok(())

@@ -14,6 +14,7 @@
 //! save costs it a copy of the doc infos and stored bodies.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -62,20 +63,32 @@ pub struct SavedBatch {
     pub bytes: Vec<u8>,
 }
 
+/// Where a document's parts lie in its batch's `bytes`: id, metadata, body (None: no
+/// body).
+pub type DocRanges = (Range<usize>, Range<usize>, Option<Range<usize>>);
+
 impl SavedBatch {
-    /// Each document with its id, metadata and body (None: no body).
-    pub fn iter(&self) -> impl Iterator<Item = (&FedDoc, &[u8], &[u8], Option<&[u8]>)> {
+    /// Each document with where its id, metadata and body lie in `bytes`.
+    pub fn ranges(&self) -> impl Iterator<Item = (&FedDoc, DocRanges)> {
         let mut at = 0usize;
         self.docs.iter().map(move |d| {
             let mut take = |n: u32| {
-                let s = &self.bytes[at..at + n as usize];
-                at += n as usize;
-                s
+                let r = at..at + n as usize;
+                at = r.end;
+                r
             };
             let id = take(d.id_len);
             let meta = take(d.meta_len);
             let body = d.body_len.map(take);
-            (d, id, meta, body)
+            (d, (id, meta, body))
+        })
+    }
+
+    /// Each document with its id, metadata and body (None: no body).
+    pub fn iter(&self) -> impl Iterator<Item = (&FedDoc, &[u8], &[u8], Option<&[u8]>)> {
+        self.ranges().map(|(d, (id, meta, body))| {
+            let b = &self.bytes;
+            (d, &b[id], &b[meta], body.map(|r| &b[r]))
         })
     }
 }
