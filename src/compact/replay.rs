@@ -350,8 +350,25 @@ pub(crate) fn sync_locals(source: &Db, target: &RefCell<Db>) -> Result<(u64, u64
 
 /// The local documents at the handle's current header (uncommitted changes included).
 fn local_docs(db: &Db) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
-    let file = db.file()?;
     let mut docs = BTreeMap::new();
+    for_each_local(db, |id, json| {
+        docs.insert(id.to_vec(), json.to_vec());
+    })?;
+    Ok(docs)
+}
+
+/// The ids of the local documents at the handle's current header.
+fn local_ids(db: &Db) -> Result<BTreeSet<Vec<u8>>> {
+    let mut ids = BTreeSet::new();
+    for_each_local(db, |id, _| {
+        ids.insert(id.to_vec());
+    })?;
+    Ok(ids)
+}
+
+/// Calls `f` with each local document's id and JSON at the handle's current header.
+fn for_each_local(db: &Db, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
+    let file = db.file()?;
     iterate(
         file,
         db.header().local_root.as_ref(),
@@ -359,14 +376,8 @@ fn local_docs(db: &Db) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         KeyRange::ALL,
         None,
         &mut |k, v| {
-            docs.insert(k.to_vec(), v.to_vec());
+            f(k, v);
             Ok(Step::Continue)
         },
-    )?;
-    Ok(docs)
-}
-
-/// The ids of the local documents at the handle's current header.
-fn local_ids(db: &Db) -> Result<BTreeSet<Vec<u8>>> {
-    Ok(local_docs(db)?.into_keys().collect())
+    )
 }
