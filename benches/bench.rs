@@ -66,6 +66,25 @@ impl Rng {
     }
 }
 
+/// A flusher batch of `n` updates of random keys among `keys`, each with `body`.
+fn random_updates<'a>(
+    keys: &'a [Vec<u8>],
+    body: &'a [u8],
+    rng: &mut Rng,
+    n: usize,
+    rev_seq: u64,
+) -> Vec<NewDoc<'a>> {
+    (0..n)
+        .map(|_| NewDoc {
+            id: &keys[(rng.next() % keys.len() as u64) as usize],
+            body: Some(body),
+            rev_seq,
+            content_meta: 3,
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn keys(n: usize) -> Vec<Vec<u8>> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     (0..n)
@@ -152,15 +171,7 @@ fn replay_vs_flusher(source: &Path, target: &Path, keys: &[Vec<u8>], body_len: u
     let mut flush_time = Duration::ZERO;
     let mut ends = Vec::new();
     for r in 0..rounds {
-        let mut batch: Vec<NewDoc<'_>> = (0..BATCH)
-            .map(|_| NewDoc {
-                id: &keys[(rng.next() % keys.len() as u64) as usize],
-                body: Some(&body),
-                rev_seq: r + 10,
-                content_meta: 3,
-                ..Default::default()
-            })
-            .collect();
+        let mut batch = random_updates(keys, &body, &mut rng, BATCH, r + 10);
         let t = Instant::now();
         db.save_documents(&mut batch, couchstore::db::SaveOptions::default())
             .unwrap();
@@ -228,15 +239,7 @@ fn feed_cost(path: &Path, keys: &[Vec<u8>], body_len: usize) {
     let mut events = 0u64;
     for r in 0..rounds {
         let followed = r % 2 == 1;
-        let mut batch: Vec<NewDoc<'_>> = (0..BATCH)
-            .map(|_| NewDoc {
-                id: &keys[(rng.next() % keys.len() as u64) as usize],
-                body: Some(&body),
-                rev_seq: r + 100,
-                content_meta: 3,
-                ..Default::default()
-            })
-            .collect();
+        let mut batch = random_updates(keys, &body, &mut rng, BATCH, r + 100);
         let sub = followed.then(|| Subscription::new(identity, 32 << 20).unwrap());
         std::thread::scope(|scope| {
             let taker = sub.as_ref().map(|sub| {
